@@ -1,0 +1,38 @@
+"""Fixtures shared by every test: where the real models and footage live.
+
+`GRID_SHARED_DIR` points at the shared material (models, footage, datasets); by default it is the
+`shared/` directory beside this repository, as CI lays it out. Tests that need it skip with a
+clear reason when it is absent; in CI it is present, so they run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared_dir() -> Path:
+    env = os.environ.get("GRID_SHARED_DIR")
+    return Path(env) if env else REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_dir()
+    if not (path / "models").is_dir() or not (path / "data").is_dir():
+        pytest.skip(f"shared material not found at {path} (set GRID_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(shared_dir: Path) -> Path:
+    return shared_dir / "models"
+
+
+@pytest.fixture(scope="session")
+def data_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data"
