@@ -1,0 +1,247 @@
+"""Read a site config from YAML and report every mistake with file, line and key path.
+
+An installer sees `site.yaml:14 cameras[1].zones[0].polygon: needs at least 3 points`, not a
+pydantic traceback, and the node refuses to start until the file is right.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from edge.config.model import Camera, Settings
+
+Loc = tuple[int | str, ...]
+
+_STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+
+
+def is_file_source(source: str) -> bool:
+    """A camera source that names a file (not a stream URL or a device index)."""
+    return not (source.isdigit() or source.lower().startswith(_STREAM_SCHEMES))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `issues` lists every problem found."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """Validated settings plus where they came from, to resolve relative paths."""
+
+    settings: Settings
+    path: Path
+    models_dir_override: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def models_dir(self) -> Path:
+        if self.models_dir_override is not None:
+            return self.models_dir_override
+        return self.resolve(self.settings.models.dir)
+
+    @property
+    def detector_path(self) -> Path:
+        return self.models_dir / self.settings.models.detector
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.resolve(self.settings.storage.dir)
+
+    def camera_source(self, camera: Camera) -> str:
+        """The source as OpenCV should open it: file paths resolved against the config."""
+        if is_file_source(camera.source):
+            return str(self.resolve(camera.source))
+        return camera.source
+
+
+def format_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
+    """Line of the deepest YAML node that `loc` reaches (1-based)."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the pydantic model that `loc` (minus the bad key) points into."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None or isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        current = _model_in(field.annotation) if field is not None else None
+    return sorted(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _message(err: dict[str, object], loc: Loc) -> str:
+    kind = err.get("type")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(Settings, loc)
+        bad = str(loc[-1]) if loc else ""
+        close = difflib.get_close_matches(bad, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+    if kind == "missing":
+        return "is required"
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+def _pydantic_issues(exc: ValidationError, root: yaml.Node | None, file: str) -> list[ConfigIssue]:
+    issues = []
+    for err in exc.errors():
+        loc: Loc = tuple(err["loc"])
+        issues.append(
+            ConfigIssue(file, _line_of(root, loc), format_path(loc), _message(dict(err), loc))
+        )
+    return issues
+
+
+def _duplicate_issues(settings: Settings, root: yaml.Node | None, file: str) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+
+    def check(ids: list[str], base: Loc, what: str) -> None:
+        first: dict[str, int] = {}
+        for i, ident in enumerate(ids):
+            if ident in first:
+                loc = (*base, i, "id")
+                msg = f"duplicate {what} {ident!r} (first at {format_path((*base, first[ident]))})"
+                issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), msg))
+            else:
+                first[ident] = i
+
+    check([c.id for c in settings.cameras], ("cameras",), "camera id")
+    for ci, cam in enumerate(settings.cameras):
+        check([z.id for z in cam.zones], ("cameras", ci, "zones"), "zone id")
+    return issues
+
+
+def _file_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
+    file = site.path.name
+    issues = []
+    if not site.detector_path.is_file():
+        loc: Loc = ("models", "detector")
+        issues.append(
+            ConfigIssue(
+                file, _line_of(root, loc), format_path(loc), f"file not found: {site.detector_path}"
+            )
+        )
+    for ci, cam in enumerate(site.settings.cameras):
+        if cam.enabled and is_file_source(cam.source):
+            src = Path(site.camera_source(cam))
+            if not src.is_file():
+                loc = ("cameras", ci, "source")
+                issues.append(
+                    ConfigIssue(
+                        file, _line_of(root, loc), format_path(loc), f"file not found: {src}"
+                    )
+                )
+    return issues
+
+
+def parse_settings(text: str, file: str = "<config>") -> tuple[Settings, yaml.Node | None]:
+    """Validate YAML text; raises ConfigError with every issue found."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue(file, line, "", f"not valid YAML: {problem}")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(file, 1, "", "must be a YAML mapping (key: value)")])
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_issues(exc, root, file)) from exc
+    duplicates = _duplicate_issues(settings, root, file)
+    if duplicates:
+        raise ConfigError(duplicates)
+    return settings, root
+
+
+def load_config(
+    path: Path, *, models_dir: Path | None = None, check_files: bool = True
+) -> SiteConfig:
+    """Load and validate a site config file; raises ConfigError naming file, line and key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue(str(path), None, "", "is not UTF-8 text")]) from exc
+    settings, root = parse_settings(text, path.name)
+    site = SiteConfig(settings=settings, path=path.resolve(), models_dir_override=models_dir)
+    if check_files:
+        problems = _file_issues(site, root)
+        if problems:
+            raise ConfigError(problems)
+    return site

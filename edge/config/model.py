@@ -1,0 +1,329 @@
+"""The site configuration: pydantic models, validated once at start-up.
+
+Every field is documented and bounded; unknown keys are refused (`extra="forbid"`), because a
+misspelt `grace_s` silently falling back to a default is how a fire lane goes unwatched.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edge.messages import Category, Severity
+from edge.rules.geometry import polygon_problem
+
+Identifier = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="Letters, digits, '_', '-', '.'; used in MQTT topics and file names.",
+    ),
+]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZoneKind(StrEnum):
+    NO_PARKING = "no_parking"
+    FIRE_LANE = "fire_lane"
+    LIFT = "lift"
+
+
+class Site(StrictModel):
+    id: Identifier = Field(description="Site (community) id, used in topics and alerts.")
+    name: str = Field("", max_length=200, description="Human-readable site name, e.g. 西镇社区.")
+
+
+class Node(StrictModel):
+    id: Identifier = Field(description="This edge node's id, unique within the site.")
+
+
+class Mqtt(StrictModel):
+    url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="Broker URL: mqtt://[user:pass@]host[:port] or mqtts:// for TLS.",
+    )
+    topic_prefix: str | None = Field(
+        None,
+        max_length=200,
+        description="Prefix of every topic; default grid/{site.id}/{node.id}.",
+    )
+    client_id: str | None = Field(
+        None, max_length=128, description="MQTT client id; default gs-{site.id}-{node.id}."
+    )
+    keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keep-alive interval.")
+    max_inflight: int = Field(
+        100, ge=1, le=1000, description="Alert messages in flight awaiting PUBACK."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not v.startswith(("mqtt://", "mqtts://", "tcp://")):
+            raise ValueError("must start with mqtt://, mqtts:// or tcp://")
+        return v
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v or v.startswith("/") or v.endswith("/") or "+" in v or "#" in v:
+            raise ValueError("must be a non-empty topic without wildcards or edge slashes")
+        return v
+
+
+def _default_classes() -> dict[Category, list[str]]:
+    return {
+        Category.VEHICLE: ["car", "truck", "bus"],
+        Category.TWO_WHEELER: ["motorcycle", "bicycle"],
+        Category.PERSON: ["person"],
+    }
+
+
+class Models(StrictModel):
+    dir: str = Field(
+        "models",
+        description="Directory holding the ONNX models; relative to the config file. "
+        "The --models-dir option or GRID_MODELS_DIR overrides it.",
+    )
+    detector: str = Field(
+        "yolov8n_int8.onnx",
+        min_length=1,
+        description="Detector file name in `dir`: any Ultralytics detection ONNX export.",
+    )
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads.")
+    classes: dict[Category, list[str]] = Field(
+        default_factory=_default_classes,
+        description="Model class names that count as each category. A custom model may "
+        "add e.g. 'ebike' under two_wheeler.",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, v: dict[Category, list[str]]) -> dict[Category, list[str]]:
+        seen: dict[str, Category] = {}
+        for category, names in v.items():
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"class {name!r} is under both {seen[name]} and {category}")
+                seen[name] = category
+        return v
+
+    def class_map(self) -> dict[str, Category]:
+        return {name: cat for cat, names in self.classes.items() for name in names}
+
+
+class Storage(StrictModel):
+    dir: str = Field(
+        "var",
+        description="Directory for the alert outbox and snapshots; relative to the config file.",
+    )
+    max_outbox_rows: int = Field(
+        1_000_000, ge=100, description="Outbox bound; beyond it new alerts are refused loudly."
+    )
+
+
+# Defaults per zone kind (DESIGN §4). A field left out of a zone takes its kind's default.
+_KIND_DEFAULTS: dict[ZoneKind, dict[str, object]] = {
+    ZoneKind.NO_PARKING: {
+        "grace_s": 300.0,
+        "clear_after_s": 60.0,
+        "categories": [Category.VEHICLE],
+        "min_confidence": 0.35,
+        "severity": Severity.WARNING,
+    },
+    ZoneKind.FIRE_LANE: {
+        "grace_s": 60.0,
+        "clear_after_s": 30.0,
+        "categories": [Category.VEHICLE, Category.TWO_WHEELER],
+        "min_confidence": 0.35,
+        "severity": Severity.MAJOR,
+    },
+    ZoneKind.LIFT: {
+        "grace_s": 0.0,
+        "clear_after_s": 10.0,
+        "categories": [Category.TWO_WHEELER],
+        "min_confidence": 0.3,
+        "severity": Severity.CRITICAL,
+    },
+}
+
+Point = tuple[float, float]
+
+
+class Zone(StrictModel):
+    id: Identifier = Field(description="Zone id, unique within its camera.")
+    kind: ZoneKind = Field(description="Rule applied: no_parking | fire_lane | lift.")
+    name: str = Field("", max_length=200, description="Label shown to operators.")
+    polygon: list[Point] = Field(
+        description="Corners in normalised image coordinates (0..1, x right, y down)."
+    )
+    categories: list[Category] | None = Field(
+        None, description="Object categories that count. Default by kind."
+    )
+    min_confidence: float | None = Field(
+        None, ge=0.01, le=1.0, description="Detections below this are ignored. Default by kind."
+    )
+    min_area: float = Field(
+        0.0005,
+        ge=0.0,
+        le=1.0,
+        description="Smallest box area as a fraction of the frame; filters far-away specks.",
+    )
+    grace_s: float | None = Field(
+        None,
+        ge=0.0,
+        le=86_400.0,
+        description="Seconds an object must stay (stationary) before the alert is raised.",
+    )
+    clear_after_s: float | None = Field(
+        None,
+        ge=0.5,
+        le=86_400.0,
+        description="Seconds the zone must be free of the object before the alert clears.",
+    )
+    update_every_s: float = Field(
+        60.0, ge=1.0, le=86_400.0, description="How often an open alert is re-sent with dwell."
+    )
+    stationary_iou: float = Field(
+        0.6,
+        ge=0.1,
+        le=0.99,
+        description="Overlap with where the object stopped that still counts as not moved.",
+    )
+    stationary_window_s: float = Field(
+        10.0,
+        gt=0.0,
+        le=3600.0,
+        description="An object counts as stopped when it has stayed put for this long.",
+    )
+    max_gap_s: float | None = Field(
+        None,
+        gt=0.0,
+        le=86_400.0,
+        description="Before the alert is raised, a stopped object unseen this long starts "
+        "over (its dwell resets); default clear_after_s. Must exceed stationary_window_s, "
+        "the time a re-found object needs to count as stopped again.",
+    )
+    confirm_s: float = Field(
+        1.0, gt=0.0, le=60.0, description="Lift: window in which min_hits must be seen."
+    )
+    min_hits: int = Field(
+        3, ge=1, le=100, description="Lift: frames with a two-wheeler needed within confirm_s."
+    )
+    severity: Severity | None = Field(None, description="Alert severity. Default by kind.")
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[Point]) -> list[Point]:
+        problem = polygon_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _kind_defaults(self) -> Self:
+        for name, value in _KIND_DEFAULTS[self.kind].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.kind is not ZoneKind.LIFT and self.gap_tolerance <= self.stationary_window_s:
+            raise ValueError(
+                f"max_gap_s ({self.gap_tolerance:g}, default clear_after_s) must be longer than "
+                f"stationary_window_s ({self.stationary_window_s:g}), or a vehicle that drops "
+                "out of detection for a moment would start its grace period over"
+            )
+        return self
+
+    # Typed accessors: the defaults above guarantee these are set after validation.
+    @property
+    def grace(self) -> float:
+        assert self.grace_s is not None
+        return self.grace_s
+
+    @property
+    def clear_after(self) -> float:
+        assert self.clear_after_s is not None
+        return self.clear_after_s
+
+    @property
+    def gap_tolerance(self) -> float:
+        return self.max_gap_s if self.max_gap_s is not None else self.clear_after
+
+    @property
+    def category_set(self) -> frozenset[Category]:
+        assert self.categories is not None
+        return frozenset(self.categories)
+
+    @property
+    def confidence_floor(self) -> float:
+        assert self.min_confidence is not None
+        return self.min_confidence
+
+    @property
+    def alert_severity(self) -> Severity:
+        assert self.severity is not None
+        return self.severity
+
+
+class Camera(StrictModel):
+    id: Identifier = Field(description="Camera id, unique within the node.")
+    source: str = Field(
+        min_length=1,
+        description="rtsp:// or http(s):// URL, a video file path (relative to the config "
+        "file), or a device index such as '0'.",
+    )
+    enabled: bool = Field(True, description="A disabled camera is not opened.")
+    detect_fps: float = Field(
+        2.0, gt=0.0, le=30.0, description="Detections per second. Lifts want 5, parking 1-2."
+    )
+    grid: str | None = Field(None, max_length=64, description="网格 id, copied onto alerts.")
+    location: str | None = Field(None, max_length=200, description="Where it is, free text.")
+    building: str | None = Field(None, max_length=64, description="Building, e.g. 3号楼.")
+    floor: str | None = Field(None, max_length=32, description="Floor, e.g. B1.")
+    lon: float | None = Field(None, ge=-180.0, le=180.0, description="Longitude (WGS-84).")
+    lat: float | None = Field(None, ge=-90.0, le=90.0, description="Latitude (WGS-84).")
+    offline_after_s: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        description="No frame for this long raises camera_offline and freezes the zone rules.",
+    )
+    motion_gate: bool | None = Field(
+        None,
+        description="Skip detection when the picture has not changed. Default: on, except for "
+        "cameras with a lift zone, where a second matters.",
+    )
+    zones: list[Zone] = Field(default_factory=list, description="Zones drawn on this camera.")
+
+    @property
+    def gated(self) -> bool:
+        if self.motion_gate is not None:
+            return self.motion_gate
+        return not any(z.kind is ZoneKind.LIFT for z in self.zones)
+
+
+class Settings(StrictModel):
+    site: Site
+    node: Node
+    mqtt: Mqtt = Field(default_factory=Mqtt)
+    models: Models = Field(default_factory=Models)
+    storage: Storage = Field(default_factory=Storage)
+    cameras: list[Camera] = Field(default_factory=list)
+
+    @property
+    def topic_prefix(self) -> str:
+        return self.mqtt.topic_prefix or f"grid/{self.site.id}/{self.node.id}"
+
+    def camera(self, camera_id: str) -> Camera:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        known = ", ".join(c.id for c in self.cameras) or "none"
+        raise KeyError(f"no camera {camera_id!r} in the config (known: {known})")
