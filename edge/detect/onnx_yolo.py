@@ -72,6 +72,14 @@ class OnnxYoloDetector:
             self._model_path, self._names, class_map
         )
         self._buffer = np.empty((1, 3, *self._input_size), dtype=np.float32)
+        order = list(Category)
+        self._category_index = np.array(
+            [
+                order.index(self._categories[i]) if i in self._categories else -1
+                for i in range(len(self._names))
+            ],
+            dtype=np.intp,
+        )
 
     @property
     def model_path(self) -> Path:
@@ -97,7 +105,10 @@ class OnnxYoloDetector:
             )
         except ValueError as exc:
             raise ModelError(f"{self._model_path}: unexpected output: {exc}") from exc
-        kept = batched_nms(boxes, scores, class_ids, self._iou)
+        # NMS per category, not per class: one vehicle scored both car and truck is one object,
+        # and a duplicate would give the parking rule two occupants for one car.
+        category_ids = self._category_index[class_ids]
+        kept = batched_nms(boxes, scores, category_ids, self._iou)
         norm = to_normalised(boxes[kept], lb)
         detections: list[Detection] = []
         for (x1, y1, x2, y2), score, cid in zip(
@@ -123,6 +134,8 @@ def _open_session(path: Path, threads: int) -> ort.InferenceSession:
     # One stage per frame, one frame at a time: parallel branches would only fight the
     # intra-op threads for the same few cores.
     options.inter_op_num_threads = 1
+    # Idle intra-op threads would otherwise spin between frames and starve capture and rules.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
