@@ -1,0 +1,171 @@
+"""Frames from recorded files, for `edge replay` and tests, stamped with video time.
+
+A replay must reach the same verdicts as live operation, only faster, so every frame carries its
+position in the video (`ts`, seconds from the first frame), never the time it was decoded.
+Replays sample the video (a detector at 2 fps sees what it would see live); frames between
+samples are only `grab()`bed, which skips the colour conversion and copy of `read()` and is what
+makes a replay run many times faster than real time. Seeking would skip decoding as well, but
+FFmpeg seeks to the previous keyframe and decodes forward anyway, and lands imprecisely.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.messages import Frame, Image
+from edge.video.source import VideoSourceError
+
+__all__ = ["IMAGE_EXTENSIONS", "VideoInfo", "VideoSourceError", "iter_file_frames", "probe"]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+# Container timestamps are stored in ticks and come back as 499.99999 ms for 0.5 s.
+_TS_EPS = 1e-6
+_FALLBACK_FPS = 25.0
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What a media file holds. For an image: fps 0, one frame, duration 0, `is_image`."""
+
+    fps: float
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+    is_image: bool
+
+
+def probe(path: Path) -> VideoInfo:
+    """Describe a video or image file; raises `VideoSourceError` naming the path if unusable."""
+    if not path.is_file():
+        raise VideoSourceError(f"video file not found: {path}")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return _image_info(_read_image(path))
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if cap.isOpened():
+            ok, first = cap.read()
+            if ok and first is not None:
+                return _video_info(cap, first.shape[1], first.shape[0])
+    finally:
+        cap.release()
+    # Some images carry no or an unusual extension; OpenCV's image reader is the last try.
+    return _image_info(_read_image(path))
+
+
+def iter_file_frames(
+    path: Path,
+    camera_id: str,
+    *,
+    sample_fps: float,
+    still_seconds: float = 5.0,
+    epoch: float,
+) -> Iterator[Frame]:
+    """Frames of a video sampled at `sample_fps`, or an image as a still scene of `still_seconds`.
+
+    `Frame.ts` is video time in seconds from 0 and `wall_ts = epoch + ts`. For a video, a frame is
+    yielded when its timestamp reaches the next multiple of `1 / sample_fps`, and `seq` is its index
+    in the file (gaps are the frames skipped). For an image, the same read-only array is yielded at
+    ts 0, 1/fps, ... while ts < `still_seconds` (at least once).
+
+    The file is checked at call time, so a missing or unreadable file raises `VideoSourceError`
+    here rather than at the first `next()`.
+    """
+    if not (math.isfinite(sample_fps) and sample_fps > 0.0):
+        raise ValueError(f"sample_fps must be positive, got {sample_fps}")
+    if not (math.isfinite(still_seconds) and still_seconds >= 0.0):
+        raise ValueError(f"still_seconds cannot be negative, got {still_seconds}")
+    info = probe(path)
+    if info.is_image:
+        image = _read_image(path)
+        image.flags.writeable = False  # shared by every frame: a drawing on one would show on all
+        return _still_frames(image, camera_id, sample_fps, still_seconds, epoch)
+    return _video_frames(path, camera_id, sample_fps, info.fps, epoch)
+
+
+def _video_frames(
+    path: Path, camera_id: str, sample_fps: float, file_fps: float, epoch: float
+) -> Iterator[Frame]:
+    period = 1.0 / sample_fps
+    step = 1.0 / file_fps if file_fps > 0.0 else 1.0 / _FALLBACK_FPS
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoSourceError(f"cannot open video file: {path}")
+    try:
+        due = 0.0
+        index = -1
+        origin: float | None = None
+        ts = 0.0
+        while cap.grab():
+            index += 1
+            raw = float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
+            if origin is None:
+                origin = raw if math.isfinite(raw) else 0.0
+            else:
+                # Streams without usable timestamps report 0 or repeat: fall back to the frame rate.
+                candidate = raw - origin
+                ts = candidate if math.isfinite(candidate) and candidate > ts else ts + step
+            if ts + _TS_EPS < due:
+                continue
+            ok, image = cap.retrieve()
+            if not ok or image is None:
+                continue
+            yield Frame(
+                camera_id=camera_id,
+                seq=index,
+                ts=ts,
+                wall_ts=epoch + ts,
+                image=np.asarray(image, dtype=np.uint8),
+            )
+            due = (math.floor((ts + _TS_EPS) / period) + 1) * period
+    finally:
+        cap.release()
+
+
+def _still_frames(
+    image: Image, camera_id: str, sample_fps: float, still_seconds: float, epoch: float
+) -> Iterator[Frame]:
+    count = max(1, math.ceil(still_seconds * sample_fps - _TS_EPS))
+    for i in range(count):
+        ts = i / sample_fps
+        yield Frame(camera_id=camera_id, seq=i, ts=ts, wall_ts=epoch + ts, image=image)
+
+
+def _read_image(path: Path) -> Image:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VideoSourceError(f"cannot read video or image file: {path}")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _image_info(image: Image) -> VideoInfo:
+    return VideoInfo(
+        fps=0.0,
+        frame_count=1,
+        duration_s=0.0,
+        width=int(image.shape[1]),
+        height=int(image.shape[0]),
+        is_image=True,
+    )
+
+
+def _video_info(cap: cv2.VideoCapture, width: int, height: int) -> VideoInfo:
+    fps = float(cap.get(cv2.CAP_PROP_FPS))
+    fps = fps if math.isfinite(fps) and fps > 0.0 else 0.0
+    count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = int(count) if math.isfinite(count) and count > 0 else 0
+    return VideoInfo(
+        fps=fps,
+        frame_count=frames,
+        duration_s=frames / fps if fps > 0.0 else 0.0,
+        width=int(width),
+        height=int(height),
+        is_image=False,
+    )
