@@ -14,15 +14,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edge.config.model import Camera, Settings
+from edge.video.source import SourceKind, parse_source
 
 Loc = tuple[int | str, ...]
-
-_STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 
 
 def is_file_source(source: str) -> bool:
     """A camera source that names a file (not a stream URL or a device index)."""
-    return not (source.isdigit() or source.lower().startswith(_STREAM_SCHEMES))
+    return parse_source(source).kind is SourceKind.FILE
 
 
 @dataclass(frozen=True, slots=True)

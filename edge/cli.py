@@ -1,0 +1,208 @@
+"""Command line: `edge check-config | run | replay | demo | models`.
+
+This is the program's edge: the only place that reads environment variables, parses
+arguments and decides exit codes. Logs go to stderr; replay's alerts go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge import __version__
+from edge.app import Node
+from edge.clock import SystemClock
+from edge.config.loader import ConfigError, ConfigIssue, SiteConfig, load_config
+from edge.demo import run_demo
+from edge.detect.onnx_yolo import ModelError, OnnxYoloDetector
+from edge.messages import Category
+from edge.parts import build_detector
+from edge.replay import replay
+from edge.video.source import VideoSourceError
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
+MODELS_ENV = "GRID_MODELS_DIR"
+DATA_ENV = "GRID_DATA_DIR"
+
+log = logging.getLogger("edge")
+
+
+def _models_dir(args: argparse.Namespace) -> Path | None:
+    value = args.models_dir or os.environ.get(MODELS_ENV)
+    return Path(value).expanduser().resolve() if value else None
+
+
+def _load(args: argparse.Namespace) -> SiteConfig:
+    return load_config(Path(args.config), models_dir=_models_dir(args))
+
+
+def _print_issues(issues: Sequence[ConfigIssue]) -> None:
+    for issue in issues:
+        print(issue, file=sys.stderr)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        site = _load(args)
+    except ConfigError as exc:
+        _print_issues(exc.issues)
+        print(f"{len(exc.issues)} problem(s) in {args.config}", file=sys.stderr)
+        return EXIT_INVALID
+    if not args.skip_model:
+        # The class names in models.classes must exist in the model, or a category is blind.
+        try:
+            build_detector(site)
+        except (ModelError, ValueError) as exc:
+            print(f"{site.path.name} models: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    s = site.settings
+    zones = sum(len(c.zones) for c in s.cameras)
+    print(f"{args.config}: OK ({len(s.cameras)} cameras, {zones} zones, site {s.site.id})")
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    try:
+        site = _load(args)
+        site.settings.camera(args.camera)
+    except ConfigError as exc:
+        _print_issues(exc.issues)
+        return EXIT_INVALID
+    except KeyError as exc:
+        print(f"--camera: {exc.args[0]}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        result = replay(
+            site,
+            args.camera,
+            Path(args.source),
+            sys.stdout,
+            still_seconds=args.still_seconds,
+            snapshots_dir=Path(args.snapshots) if args.snapshots else None,
+        )
+    except VideoSourceError as exc:
+        print(f"--source: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(
+        f"replayed {result.video_s:.1f} s of video in {result.wall_s:.1f} s "
+        f"({result.speed:.1f}x): {result.frames} frames, {result.events} alert events, "
+        f"{result.open_at_end} open at the end",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _wait_for_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        site = _load(args)
+    except ConfigError as exc:
+        _print_issues(exc.issues)
+        return EXIT_INVALID
+    stop = _wait_for_signal()
+    node = Node.build(site, SystemClock())
+    node.start()
+    try:
+        stop.wait(args.duration) if args.duration else stop.wait()
+    finally:
+        node.stop()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    data = args.data_dir or os.environ.get(DATA_ENV)
+    if not data:
+        print(f"--data-dir: give the footage directory or set {DATA_ENV}", file=sys.stderr)
+        return EXIT_INVALID
+    return run_demo(
+        Path(data).expanduser().resolve(),
+        models_dir=_models_dir(args),
+        broker_url=args.broker,
+        duration_s=args.duration,
+        workdir=Path(args.workdir).resolve(),
+    )
+
+
+def cmd_models_info(args: argparse.Namespace) -> int:
+    try:
+        det = OnnxYoloDetector(Path(args.file), {"person": Category.PERSON}, names=None)
+    except (ModelError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    h, w = det.input_size
+    print(f"{det.model_path}: input {w}x{h}, {len(det.names)} classes")
+    print(", ".join(det.names))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge", description="Grid Sentinel edge node")
+    p.add_argument("--version", action="version", version=f"grid-sentinel {__version__}")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = p.add_subparsers(dest="command", required=True)
+    models_help = f"directory of the ONNX models (overrides models.dir; env {MODELS_ENV})"
+
+    c = sub.add_parser("check-config", help="validate a site config; exit 0 valid, 2 not")
+    c.add_argument("config")
+    c.add_argument("--models-dir", help=models_help)
+    c.add_argument("--skip-model", action="store_true", help="do not open the model file")
+    c.set_defaults(func=cmd_check_config)
+
+    r = sub.add_parser("run", help="run the node: cameras, rules, alerts to the broker")
+    r.add_argument("--config", required=True)
+    r.add_argument("--models-dir", help=models_help)
+    r.add_argument("--duration", type=float, help="stop after this many seconds")
+    r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="replay a clip or image through the pipeline")
+    rp.add_argument("--config", required=True)
+    rp.add_argument("--camera", required=True, help="camera id whose zones and rules apply")
+    rp.add_argument("--source", required=True, help="video file, or one image")
+    rp.add_argument("--still-seconds", type=float, default=5.0, help="an image lasts this long")
+    rp.add_argument("--snapshots", help="where evidence JPEGs go (default <storage>/replay-...)")
+    rp.add_argument("--models-dir", help=models_help)
+    rp.set_defaults(func=cmd_replay)
+
+    d = sub.add_parser("demo", help="run a ready config on sample footage, embedded broker")
+    d.add_argument("--data-dir", help=f"footage directory (env {DATA_ENV})")
+    d.add_argument("--models-dir", help=models_help)
+    d.add_argument("--broker", help="use this broker URL instead of an embedded one")
+    d.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
+    d.add_argument("--workdir", default="var/demo", help="where the demo keeps its state")
+    d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("models", help="inspect models")
+    msub = m.add_subparsers(dest="models_command", required=True)
+    mi = msub.add_parser("info", help="input size and class names of an ONNX model")
+    mi.add_argument("file")
+    mi.set_defaults(func=cmd_models_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Retained state messages: the node's status (and its last will) and each camera's state."""
+
+from __future__ import annotations
+
+import json
+
+from edge import __version__
+from edge.alerts.manager import iso
+
+STATUS_SCHEMA = "grid-sentinel.status/1"
+CAMERA_SCHEMA = "grid-sentinel.camera_state/1"
+
+
+def status_payload(
+    site_id: str,
+    node_id: str,
+    *,
+    online: bool,
+    ts: float,
+    started_at: float | None,
+    cameras: int | None = None,
+    sensors: int | None = None,
+) -> bytes:
+    return json.dumps(
+        {
+            "schema": STATUS_SCHEMA,
+            "site": site_id,
+            "node": node_id,
+            "state": "online" if online else "offline",
+            "version": __version__,
+            "started_at": iso(started_at) if started_at is not None else None,
+            "ts": iso(ts),
+            "cameras": cameras,
+            "sensors": sensors,
+        }
+    ).encode()
+
+
+def camera_state_payload(
+    camera_id: str,
+    *,
+    online: bool,
+    ts: float,
+    last_frame_at: float | None,
+    fps: float | None,
+    frames_dropped: int,
+    reconnects: int,
+) -> bytes:
+    return json.dumps(
+        {
+            "schema": CAMERA_SCHEMA,
+            "camera": camera_id,
+            "state": "online" if online else "offline",
+            "ts": iso(ts),
+            "last_frame_at": iso(last_frame_at) if last_frame_at is not None else None,
+            "fps": round(fps, 2) if fps is not None else None,
+            "frames_dropped": frames_dropped,
+            "reconnects": reconnects,
+        }
+    ).encode()

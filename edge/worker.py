@@ -1,0 +1,117 @@
+"""The one detection worker: takes each camera's latest frame when it is due and judges it.
+
+One thread for all cameras keeps inference serial (two cores are better spent on one model
+run at a time with two intra-op threads) and keeps the rules and the alert manager
+single-threaded, so they need no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from edge.alerts.manager import AlertManager
+from edge.clock import Clock
+from edge.messages import AlertEvent, Frame
+from edge.pipeline import CameraPipeline
+from edge.rules.health import CameraHealth
+from edge.video.slot import LatestFrameSlot
+
+log = logging.getLogger(__name__)
+
+CameraStateListener = Callable[[str, bool], None]
+
+
+@dataclass(slots=True)
+class CameraRuntime:
+    """What the worker needs of one camera."""
+
+    pipeline: CameraPipeline
+    slot: LatestFrameSlot
+    health: CameraHealth
+    period: float
+    next_due: float = 0.0
+    seen_frame: bool = False
+
+    @property
+    def camera_id(self) -> str:
+        return self.pipeline.camera.id
+
+
+class DetectionWorker:
+    def __init__(
+        self,
+        cameras: Sequence[CameraRuntime],
+        manager: AlertManager,
+        clock: Clock,
+        *,
+        on_camera_state: CameraStateListener | None = None,
+        idle_wait_s: float = 0.02,
+    ) -> None:
+        self._cameras = list(cameras)
+        self._manager = manager
+        self._clock = clock
+        self._on_camera_state = on_camera_state
+        self._idle_wait = idle_wait_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="detection", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            busy = False
+            for cam in self._cameras:
+                try:
+                    busy |= self.step(cam)
+                except Exception:
+                    # One bad frame or rule bug must not stop every camera; it is counted.
+                    self.errors += 1
+                    log.exception("error processing camera %s", cam.camera_id)
+            if not busy:
+                self._stop.wait(self._idle_wait)
+
+    def step(self, cam: CameraRuntime) -> bool:
+        """Process this camera's latest frame if one is due; check its health either way."""
+        now = self._clock.monotonic()
+        worked = False
+        if now >= cam.next_due:
+            frame = cam.slot.take(timeout=0)
+            if frame is not None:
+                # Catch up without bursts: after a slow step the next frame is due one
+                # period from now, not several periods in the past.
+                cam.next_due = max(cam.next_due + cam.period, now)
+                self._judge(cam, frame)
+                worked = True
+        offline = cam.health.check(self._clock.monotonic())
+        if offline:
+            self._manager.handle(offline)
+            self._notify(cam.camera_id, online=False)
+        return worked
+
+    def _judge(self, cam: CameraRuntime, frame: Frame) -> None:
+        events: list[AlertEvent] = []
+        recovered = cam.health.frame(frame.ts)
+        if recovered:
+            cam.pipeline.resume(frame.ts)
+            events.extend(recovered)
+        if recovered or not cam.seen_frame:
+            cam.seen_frame = True
+            self._notify(cam.camera_id, online=True)
+        events.extend(cam.pipeline.process(frame))
+        if events:
+            self._manager.handle(events, frame)
+
+    def _notify(self, camera_id: str, *, online: bool) -> None:
+        if self._on_camera_state is not None:
+            self._on_camera_state(camera_id, online)
