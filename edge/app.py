@@ -72,11 +72,13 @@ class Node:
         def online() -> bytes:
             return status_payload(
                 settings.site.id,
+                settings.site.name,
                 settings.node.id,
                 online=True,
                 ts=clock.now(),
                 started_at=started_at,
                 cameras=len(cameras),
+                sensors=0,
             )
 
         link = MqttLink(
@@ -85,10 +87,17 @@ class Node:
             status_topic=topics.status(),
             online_payload=online,
             offline_payload=status_payload(
-                settings.site.id, settings.node.id, online=False, ts=started_at, started_at=None
+                settings.site.id,
+                settings.site.name,
+                settings.node.id,
+                online=False,
+                ts=started_at,
+                started_at=None,
             ),
             clock=clock,
             keepalive_s=settings.mqtt.keepalive_s,
+            # An alarm system should not wait half a minute to reconnect after an outage.
+            reconnect_max_s=10.0,
         )
         publisher = Publisher(outbox, link, clock=clock, window=settings.mqtt.max_inflight)
         manager = AlertManager(

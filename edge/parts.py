@@ -27,7 +27,8 @@ def motion_gate_for(camera: Camera) -> MotionGate | None:
 
 
 def node_identity(settings: Settings) -> NodeIdentity:
-    return NodeIdentity(settings.site.id, settings.site.name, settings.node.id)
+    # The contract wants a name to show; an unnamed site shows its id.
+    return NodeIdentity(settings.site.id, settings.site.name or settings.site.id, settings.node.id)
 
 
 def places_of(settings: Settings) -> dict[str, Place]:

@@ -13,6 +13,7 @@ CAMERA_SCHEMA = "grid-sentinel.camera_state/1"
 
 def status_payload(
     site_id: str,
+    site_name: str,
     node_id: str,
     *,
     online: bool,
@@ -24,7 +25,7 @@ def status_payload(
     return json.dumps(
         {
             "schema": STATUS_SCHEMA,
-            "site": site_id,
+            "site": {"id": site_id, "name": site_name or site_id},
             "node": node_id,
             "state": "online" if online else "offline",
             "version": __version__,

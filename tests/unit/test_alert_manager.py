@@ -1,0 +1,168 @@
+"""Alert manager: stable ids, sequence numbers, full state, evidence, schema-valid payloads."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jsonschema import ValidationError
+
+from edge.alerts.evidence import SnapshotStore
+from edge.alerts.ids import UlidFactory, encode_ulid
+from edge.alerts.manager import AlertManager, NodeIdentity, Place
+from edge.clock import FakeClock
+from edge.messages import (
+    AlertEvent,
+    AlertKind,
+    AlertObject,
+    Box,
+    Category,
+    Frame,
+    Severity,
+    Transition,
+)
+from edge.mqtt.topics import Topics
+from tests.schemas import validate
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, dict[str, object]]] = []
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        self.delivered.append((topic, json.loads(payload)))
+
+
+CAR = AlertObject(Category.VEHICLE, "car", 0.81, Box(0.2, 0.6, 0.35, 0.72), 7)
+ZONE = [(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)]
+
+
+def event(transition: Transition, ts: float, key: str = "cam/z/1") -> AlertEvent:
+    return AlertEvent(
+        key,
+        AlertKind.ILLEGAL_PARKING,
+        transition,
+        Severity.WARNING,
+        started=10.0,
+        ts=ts,
+        camera_id="cam",
+        zone_id="z",
+        objects=(CAR,),
+        detail={"grace_s": 300.0},
+    )
+
+
+def frame(ts: float) -> Frame:
+    return Frame("cam", int(ts), ts, ts, np.full((120, 160, 3), 90, dtype=np.uint8))
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[AlertManager, ListSink, FakeClock]:
+    clock = FakeClock(start=310.0)
+    counter = itertools.count(1)
+    sink = ListSink()
+    manager = AlertManager(
+        NodeIdentity("xizhen", "西镇社区", "gate-1"),
+        {"cam": Place(grid="A-03", text="3号楼 北侧", building="3号楼", zones={"z": ZONE})},
+        topics=Topics("grid/xizhen/gate-1"),
+        clock=clock,
+        sink=sink,
+        snapshots=SnapshotStore(tmp_path / "snaps"),
+        new_id=UlidFactory(clock, random_bytes=lambda n: next(counter).to_bytes(n, "big")),
+    )
+    return manager, sink, clock
+
+
+def test_lifecycle_keeps_one_id_and_counts_sequence(
+    setup: tuple[AlertManager, ListSink, FakeClock], tmp_path: Path
+) -> None:
+    manager, sink, clock = setup
+    manager.handle([event(Transition.RAISED, 310.0)], frame(310.0))
+    clock.advance(60)
+    manager.handle([event(Transition.UPDATED, 370.0)], frame(370.0))
+    clock.advance(60)
+    manager.handle([event(Transition.CLEARED, 430.0)], frame(430.0))
+    topics = {t for t, _ in sink.delivered}
+    assert topics == {"grid/xizhen/gate-1/alerts/illegal_parking"}
+    payloads = [p for _, p in sink.delivered]
+    for p in payloads:
+        validate("alert", p)
+    assert len({p["id"] for p in payloads}) == 1
+    assert [p["seq"] for p in payloads] == [1, 2, 3]
+    assert [p["event"] for p in payloads] == ["raised", "updated", "cleared"]
+    assert [p["state"] for p in payloads] == ["open", "open", "cleared"]
+    assert [p["dwell_s"] for p in payloads] == [300.0, 360.0, 420.0]
+    # Started 300 s before the raise, on the wall clock of the fake (epoch 2026-01-01).
+    assert payloads[0]["started_at"] == "2026-01-01T00:00:10.000Z"
+    assert payloads[2]["cleared_at"] == "2026-01-01T00:07:10.000Z"
+    assert payloads[0]["grid"] == "A-03" and payloads[0]["location"]["building"] == "3号楼"
+    assert manager.open_count == 0
+
+
+def test_evidence_is_stored_and_hashed(setup: tuple[AlertManager, ListSink, FakeClock]) -> None:
+    manager, sink, _ = setup
+    manager.handle([event(Transition.RAISED, 310.0)], frame(310.0))
+    evidence = sink.delivered[0][1]["evidence"]
+    assert isinstance(evidence, dict)
+    path = manager._snapshots.path_of(evidence["snapshot_id"])  # type: ignore[union-attr]
+    data = path.read_bytes()
+    assert data[:2] == b"\xff\xd8"
+    assert hashlib.sha256(data).hexdigest() == evidence["sha256"]
+    assert (evidence["width"], evidence["height"], evidence["bytes"]) == (160, 120, len(data))
+    assert evidence["url"] == f"/api/alerts/{sink.delivered[0][1]['id']}/snapshots/{path.stem}.jpg"
+
+
+def test_updates_keep_the_raise_snapshot(setup: tuple[AlertManager, ListSink, FakeClock]) -> None:
+    manager, sink, _ = setup
+    manager.handle([event(Transition.RAISED, 310.0)], frame(310.0))
+    manager.handle([event(Transition.UPDATED, 370.0)], frame(370.0))
+    first, second = (p["evidence"] for _, p in sink.delivered)
+    assert first == second
+
+
+def test_two_conditions_get_two_ids(setup: tuple[AlertManager, ListSink, FakeClock]) -> None:
+    manager, sink, _ = setup
+    manager.handle([event(Transition.RAISED, 310.0, "a"), event(Transition.RAISED, 310.0, "b")])
+    ids = [p["id"] for _, p in sink.delivered]
+    assert len(set(ids)) == 2
+
+
+def test_events_for_unknown_conditions_are_ignored(
+    setup: tuple[AlertManager, ListSink, FakeClock],
+) -> None:
+    manager, sink, _ = setup
+    assert manager.handle([event(Transition.CLEARED, 310.0, "never-raised")]) == []
+    assert sink.delivered == []
+
+
+def test_schema_rejects_a_broken_payload(setup: tuple[AlertManager, ListSink, FakeClock]) -> None:
+    manager, sink, _ = setup
+    manager.handle([event(Transition.RAISED, 310.0)])
+    payload = dict(sink.delivered[0][1])
+    payload["seq"] = 0
+    with pytest.raises(ValidationError):
+        validate("alert", payload)
+
+
+@pytest.mark.parametrize(
+    ("millis", "rand", "expected"),
+    [
+        (0, bytes(10), "0" * 26),
+        (2**48 - 1, b"\xff" * 10, "7" + "Z" * 25),
+        # The ULID spec's own example: 01ARZ3NDEK is 1469922850259 ms.
+        (1_469_922_850_259, bytes(10), "01ARZ3NDEK0000000000000000"),
+    ],
+)
+def test_ulid_encoding(millis: int, rand: bytes, expected: str) -> None:
+    assert encode_ulid(millis, rand) == expected
+
+
+def test_snapshot_ids_cannot_leave_the_directory(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    for bad in ("../etc/passwd", "a/b", "..", ""):
+        with pytest.raises(ValueError):
+            store.path_of(bad)
