@@ -89,6 +89,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except VideoSourceError as exc:
         print(f"--source: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except ModelError as exc:
+        print(f"{site.path.name} models: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     print(
         f"replayed {result.video_s:.1f} s of video in {result.wall_s:.1f} s "
         f"({result.speed:.1f}x): {result.frames} frames, {result.events} alert events, "
@@ -112,7 +115,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_issues(exc.issues)
         return EXIT_INVALID
     stop = _wait_for_signal()
-    node = Node.build(site, SystemClock())
+    try:
+        node = Node.build(site, SystemClock())
+    except ModelError as exc:
+        print(f"{site.path.name} models: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     node.start()
     try:
         stop.wait(args.duration) if args.duration else stop.wait()
