@@ -113,7 +113,7 @@ class DwellRule:
             keep.append(occ)
             if occ.last_seen < now:
                 continue
-            if not occ.raised and now - occ.since >= self.zone.grace:
+            if not occ.raised and now - occ.since >= self.zone.grace - 1e-6:
                 occ.raised, occ.last_sent = True, now
                 events.append(self._event(occ, Transition.RAISED, now))
             elif occ.raised and now - occ.last_sent >= self.zone.update_every_s:

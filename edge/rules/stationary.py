@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from edge.messages import Box, Track
 
+_SLACK_S = 1e-6
+
 
 def stayed_put(then: Box, now: Box, min_iou: float) -> bool:
     """Same place: boxes overlap well, or the ground point moved less than a tenth of the size.
@@ -39,12 +41,13 @@ class StationaryClassifier:
             hist = self._history.setdefault(track.track_id, deque())
             hist.append((now, track.box))
             # Keep exactly one sample at or before the window start: the reference point.
-            while len(hist) >= 2 and hist[1][0] <= now - self._window:
+            # One cut-off for both tests, with slack for float sums of frame times, or a box
+            # that never moves flickers between stationary and not.
+            cutoff = now - self._window + _SLACK_S
+            while len(hist) >= 2 and hist[1][0] <= cutoff:
                 hist.popleft()
             ref_ts, ref_box = hist[0]
-            if now - ref_ts >= self._window and all(
-                stayed_put(ref_box, box, self._min_iou) for _, box in hist
-            ):
+            if ref_ts <= cutoff and all(stayed_put(ref_box, box, self._min_iou) for _, box in hist):
                 stationary.append(track)
         self._forget(seen, now)
         return stationary

@@ -25,8 +25,19 @@ class ZoneFilter:
             and t.category in self._categories
             and t.confidence >= self._min_confidence
             and t.box.area >= self._min_area
-            and point_in_polygon(t.box.bottom_centre, self._polygon)
+            and point_in_polygon(_ground_point(t), self._polygon)
         ]
+
+
+def _ground_point(track: Track) -> tuple[float, float]:
+    # Boxes are clipped to the frame, and a polygon edge on the frame border counts as outside
+    # in ray casting; nudge inwards so an object cut by the bottom edge is still in a
+    # whole-frame zone.
+    x, y = track.box.bottom_centre
+    return min(x, _INSIDE), min(y, _INSIDE)
+
+
+_INSIDE = 1.0 - 1e-6
 
 
 def alert_object(track: Track) -> AlertObject:

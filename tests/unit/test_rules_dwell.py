@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge.messages import AlertKind, Box, Category, Transition
+from edge.messages import AlertKind, Box, Category, Track, Transition
 from edge.rules.dwell import DwellRule
+from edge.rules.stationary import StationaryClassifier
 from tests.unit.scenes import Scene, Seen, car_at, run, times, zone
 
 PARKED = car_at(0.2)
@@ -150,3 +151,24 @@ def test_resume_after_camera_outage_freezes_instead_of_clearing() -> None:
     # It is really gone: cleared clear_after_s after the camera came back.
     cleared = rule.update([], 730.0)
     assert [e.transition for e in cleared] == [Transition.CLEARED]
+
+
+def test_a_still_box_is_stationary_on_every_frame_despite_float_frame_times() -> None:
+    # Frame times built by repeated float addition, as a 10 fps replay produces them.
+    classifier = StationaryClassifier(window_s=0.3, min_iou=0.6)
+    track = Track(1, PARKED, "car", Category.VEHICLE, 0.8, 0.0, 0.0, 10)
+    t, verdicts = 0.0, []
+    for _ in range(80):
+        verdicts.append(bool(classifier.observe([track], t)))
+        t += 0.1
+    assert verdicts[:3] == [False, False, False]
+    assert all(verdicts[4:])
+
+
+def test_an_object_cut_by_the_bottom_edge_is_in_a_whole_frame_zone() -> None:
+    whole = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    rule = DwellRule(
+        "cam", zone("fire_lane", polygon=whole, grace_s=10), AlertKind.FIRE_LANE_BLOCKED
+    )
+    events = run(rule.update, lambda t: [Seen(1, Box(0.4, 0.7, 0.6, 1.0))], 30)
+    assert times(events, "raised") == [10.0]
