@@ -119,6 +119,7 @@ class Node:
             health = CameraHealth(cam.id, cam.offline_after_s, clock.monotonic())
             runtimes.append(CameraRuntime(pipeline, slot, health, 1.0 / cam.detect_fps))
             captures.append(CameraCapture(cam.id, site.camera_source(cam), slot, clock))
+        worker = DetectionWorker(runtimes, manager, clock)
         node = cls(
             site,
             clock,
@@ -127,14 +128,12 @@ class Node:
             link,
             publisher,
             manager,
-            DetectionWorker(runtimes, manager, clock),
+            worker,
             runtimes,
             captures,
             started_at,
         )
-        node.worker = DetectionWorker(
-            runtimes, manager, clock, on_camera_state=node.publish_camera_state
-        )
+        worker.on_camera_state = node.publish_camera_state
         return node
 
     def start(self) -> None:

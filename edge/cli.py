@@ -20,8 +20,7 @@ from edge.app import Node
 from edge.clock import SystemClock
 from edge.config.loader import ConfigError, ConfigIssue, SiteConfig, load_config
 from edge.demo import run_demo
-from edge.detect.onnx_yolo import ModelError, OnnxYoloDetector
-from edge.messages import Category
+from edge.detect.onnx_yolo import ModelError, inspect_model
 from edge.parts import build_detector
 from edge.replay import replay
 from edge.video.source import VideoSourceError
@@ -144,13 +143,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_models_info(args: argparse.Namespace) -> int:
     try:
-        det = OnnxYoloDetector(Path(args.file), {"person": Category.PERSON}, names=None)
+        names, (h, w) = inspect_model(Path(args.file))
     except (ModelError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
-    h, w = det.input_size
-    print(f"{det.model_path}: input {w}x{h}, {len(det.names)} classes")
-    print(", ".join(det.names))
+    print(f"{args.file}: input {w}x{h}, {len(names)} classes")
+    print(", ".join(names))
     return EXIT_OK
 
 

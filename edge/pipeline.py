@@ -88,6 +88,8 @@ class CameraPipeline:
         """The camera is back after an outage: restart absence timers; drop stale tracks."""
         self._tracker.reset()
         self._last_detections = []
+        if self._gate is not None:
+            self._gate.reset()  # an unchanged picture must still be looked at again
         for rule in self.rules:
             rule.resume(now)
 

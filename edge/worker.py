@@ -33,7 +33,16 @@ class CameraRuntime:
     health: CameraHealth
     period: float
     next_due: float = 0.0
-    seen_frame: bool = False
+    last_frame_ts: float | None = None
+
+    @property
+    def stall_s(self) -> float:
+        """A gap between frames longer than this restarts the rules' absence timers.
+
+        A reconnecting stream can stall for longer than a lift's clear_after_s without being
+        offline; the e-bike it was watching must not clear and raise a second alert.
+        """
+        return max(3.0 * self.period, 2.0)
 
     @property
     def camera_id(self) -> str:
@@ -53,7 +62,7 @@ class DetectionWorker:
         self._cameras = list(cameras)
         self._manager = manager
         self._clock = clock
-        self._on_camera_state = on_camera_state
+        self.on_camera_state = on_camera_state
         self._idle_wait = idle_wait_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,16 +111,18 @@ class DetectionWorker:
     def _judge(self, cam: CameraRuntime, frame: Frame) -> None:
         events: list[AlertEvent] = []
         recovered = cam.health.frame(frame.ts)
-        if recovered:
+        events.extend(recovered)
+        first = cam.last_frame_ts is None
+        stalled = cam.last_frame_ts is not None and frame.ts - cam.last_frame_ts > cam.stall_s
+        cam.last_frame_ts = frame.ts
+        if recovered or stalled:
             cam.pipeline.resume(frame.ts)
-            events.extend(recovered)
-        if recovered or not cam.seen_frame:
-            cam.seen_frame = True
+        if recovered or first:
             self._notify(cam.camera_id, online=True)
         events.extend(cam.pipeline.process(frame))
         if events:
             self._manager.handle(events, frame)
 
     def _notify(self, camera_id: str, *, online: bool) -> None:
-        if self._on_camera_state is not None:
-            self._on_camera_state(camera_id, online)
+        if self.on_camera_state is not None:
+            self.on_camera_state(camera_id, online)

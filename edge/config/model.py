@@ -281,7 +281,11 @@ class Camera(StrictModel):
     )
     enabled: bool = Field(True, description="A disabled camera is not opened.")
     detect_fps: float = Field(
-        2.0, gt=0.0, le=30.0, description="Detections per second. Lifts want 5, parking 1-2."
+        0.0,
+        ge=0.0,
+        le=30.0,
+        description="Detections per second. Default 5 for a camera with a lift zone (an alert "
+        "within a second needs several looks), else 2 (parking needs no more).",
     )
     grid: str | None = Field(None, max_length=64, description="网格 id, copied onto alerts.")
     location: str | None = Field(None, max_length=200, description="Where it is, free text.")
@@ -301,6 +305,25 @@ class Camera(StrictModel):
         "cameras with a lift zone, where a second matters.",
     )
     zones: list[Zone] = Field(default_factory=list, description="Zones drawn on this camera.")
+
+    @model_validator(mode="after")
+    def _rates(self) -> Self:
+        if self.detect_fps == 0.0:
+            has_lift = any(z.kind is ZoneKind.LIFT for z in self.zones)
+            object.__setattr__(self, "detect_fps", 5.0 if has_lift else 2.0)
+        for zone in self.zones:
+            needed = zone.min_hits / zone.confirm_s
+            if zone.kind is ZoneKind.LIFT and self.detect_fps < needed:
+                raise ValueError(
+                    f"detect_fps {self.detect_fps:g} is too low for lift zone {zone.id!r}: "
+                    f"{zone.min_hits} hits within {zone.confirm_s:g} s need at least {needed:g}"
+                )
+        if self.offline_after_s < 3.0 / self.detect_fps:
+            raise ValueError(
+                f"offline_after_s {self.offline_after_s:g} is shorter than three detection "
+                f"periods at detect_fps {self.detect_fps:g}; the camera would flap offline"
+            )
+        return self
 
     @property
     def gated(self) -> bool:

@@ -237,3 +237,11 @@ def _resolve_classes(
         )
     categories = {i: class_map[n] for i, n in enumerate(names) if n in class_map}
     return np.array(sorted(categories), dtype=np.intp), categories
+
+
+def inspect_model(model_path: Path) -> tuple[tuple[str, ...], tuple[int, int]]:
+    """Class names and (height, width) input size of a model, without choosing any classes."""
+    session = _open_session(Path(model_path), 1)
+    metadata = _metadata(session)
+    names = _names_from_metadata(Path(model_path), metadata)
+    return names, _input_size(_single_input(Path(model_path), session).shape, metadata)

@@ -111,3 +111,55 @@ def test_outage_freezes_rules_then_they_resume(models_dir: Path, data_dir: Path)
     assert len({e["id"] for e in fire}) == 1
     for payload in sink.events:
         validate("alert", payload)
+
+
+def test_a_stall_shorter_than_offline_does_not_clear_and_reraise_a_lift(
+    models_dir: Path, data_dir: Path
+) -> None:
+    """An RTSP reconnect can stall a stream longer than a lift's clear_after_s (10 s)."""
+    image = cv2.imread(
+        str(data_dir / "images/elevator_ebike/etoilesha_ebike_2024-01-01_12-07-27.png")
+    )
+    assert image is not None
+    camera = Camera.model_validate(
+        {
+            "id": "lift",
+            "source": "0",
+            "zones": [{"id": "car", "kind": "lift", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
+        }
+    )
+    detector = OnnxYoloDetector(
+        models_dir / "yolov8n_int8.onnx", Models().class_map(), conf_threshold=0.1
+    )
+    clock = FakeClock()
+    sink = ListSink()
+    manager = AlertManager(
+        NodeIdentity("s", "Site", "n"),
+        {"lift": Place()},
+        topics=Topics("grid/s/n"),
+        clock=clock,
+        sink=sink,
+        snapshots=None,
+        new_id=lambda: f"01{len(sink.events):024d}",
+    )
+    slot = LatestFrameSlot()
+    cam = CameraRuntime(
+        CameraPipeline(camera, detector),
+        slot,
+        CameraHealth("lift", camera.offline_after_s, 0.0),
+        period=0.2,
+    )
+    worker = DetectionWorker([cam], manager, clock)
+
+    def run(until: float, frames: bool) -> None:
+        while clock.monotonic() < until - 1e-9:
+            if frames:
+                t = clock.monotonic()
+                slot.put(Frame("lift", int(t * 5), t, clock.now(), image))
+            worker.step(cam)
+            clock.advance(0.2)
+
+    run(3.0, frames=True)
+    run(18.0, frames=False)  # 15 s stall: past clear_after_s, short of offline_after_s
+    run(22.0, frames=True)
+    assert [(e["kind"], e["event"]) for e in sink.events] == [("ebike_in_lift", "raised")]

@@ -45,6 +45,12 @@ def test_good_config_gets_per_kind_defaults() -> None:
     assert (lane.grace, lane.clear_after, lane.alert_severity.value) == (60.0, 30.0, "major")
     assert settings.topic_prefix == "grid/xizhen/gate-1"
     assert not settings.cameras[0].gated and settings.cameras[1].gated
+    assert settings.cameras[1].detect_fps == 2.0  # parking default
+
+
+def test_a_lift_camera_defaults_to_five_detections_per_second() -> None:
+    settings, _ = parse_settings(GOOD.replace("    detect_fps: 5\n", ""), "site.yaml")
+    assert settings.cameras[0].detect_fps == 5.0
 
 
 CASES = {
@@ -73,7 +79,12 @@ CASES = {
     ),
     "negative fps": (
         ("detect_fps: 5", "detect_fps: -1"),
-        "site.yaml:8 cameras[0].detect_fps: Input should be greater than 0",
+        "site.yaml:8 cameras[0].detect_fps: Input should be greater than or equal to 0",
+    ),
+    "lift watched too slowly to confirm within a second": (
+        ("detect_fps: 5", "detect_fps: 2"),
+        "site.yaml:6 cameras[0]: detect_fps 2 is too low for lift zone 'car': 3 hits within 1 s "
+        "need at least 3",
     ),
     "duplicate camera id": (
         ("- id: gate\n", "- id: lift-3\n"),
@@ -105,7 +116,7 @@ def test_error_names_file_line_and_path(edit: tuple[str, str], expected: str) ->
 
 
 def test_every_error_is_reported_at_once() -> None:
-    text = GOOD.replace("detect_fps: 5", "detect_fps: 0").replace("kind: lift", "kind: lifts")
+    text = GOOD.replace("detect_fps: 5", "detect_fps: 99").replace("kind: lift", "kind: lifts")
     assert len(errors_for(text)) == 2
 
 
@@ -123,3 +134,9 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
         f"site.yaml:16 cameras[1].source: file not found: {tmp_path / 'clips' / 'gate.mp4'}"
         in messages
     )
+
+
+def test_fps_defaults_by_camera_kind() -> None:
+    settings, _ = parse_settings(GOOD.replace("    detect_fps: 5\n", ""), "site.yaml")
+    assert settings.cameras[0].detect_fps == 5.0  # a lift: several looks within a second
+    assert settings.cameras[1].detect_fps == 2.0  # parking and fire lanes need no more
