@@ -38,11 +38,54 @@ class ListSink:
         self.events.append(json.loads(payload))
 
 
+class Harness:
+    """One camera behind the real detector and a hand-stepped worker, on a fake clock."""
+
+    def __init__(self, models_dir: Path, camera: dict[str, object], period: float) -> None:
+        self.camera = Camera.model_validate(camera)
+        detector = OnnxYoloDetector(
+            models_dir / "yolov8n_int8.onnx", Models().class_map(), conf_threshold=0.1
+        )
+        self.clock = FakeClock()
+        self.sink = ListSink()
+        cam_id = self.camera.id
+        manager = AlertManager(
+            NodeIdentity("s", "Site", "n"),
+            {cam_id: Place()},
+            topics=Topics("grid/s/n"),
+            clock=self.clock,
+            sink=self.sink,
+            snapshots=None,
+            new_id=lambda: f"01{len(self.sink.events):024d}",
+        )
+        self.slot = LatestFrameSlot()
+        health = CameraHealth(cam_id, self.camera.offline_after_s, 0.0)
+        self.runtime = CameraRuntime(
+            CameraPipeline(self.camera, detector), self.slot, health, period
+        )
+        self.worker = DetectionWorker([self.runtime], manager, self.clock)
+        self.period = period
+
+    def run(self, until: float, picture: Image | None) -> list[tuple[str, str]]:
+        """Step until `until`, feeding `picture` each period (none: the camera is silent)."""
+        start = len(self.sink.events)
+        while self.clock.monotonic() < until - 1e-9:
+            if picture is not None:
+                t = self.clock.monotonic()
+                self.slot.put(
+                    Frame(self.camera.id, int(t / self.period), t, self.clock.now(), picture)
+                )
+            self.worker.step(self.runtime)
+            self.clock.advance(self.period)
+        return [(str(e["kind"]), str(e["event"])) for e in self.sink.events[start:]]
+
+
 def test_outage_freezes_rules_then_they_resume(models_dir: Path, data_dir: Path) -> None:
     image = cv2.imread(str(data_dir / "images/parking/forecourt_parked_cars_qengineering.jpg"))
     assert image is not None
     empty: Image = np.full_like(image, 128)
-    camera = Camera.model_validate(
+    h = Harness(
+        models_dir,
         {
             "id": "forecourt",
             "source": "0",
@@ -59,57 +102,21 @@ def test_outage_freezes_rules_then_they_resume(models_dir: Path, data_dir: Path)
                     "clear_after_s": 5,
                 }
             ],
-        }
+        },
+        period=0.5,
     )
-    detector = OnnxYoloDetector(
-        models_dir / "yolov8n_int8.onnx", Models().class_map(), conf_threshold=0.1
-    )
-    clock = FakeClock()
-    sink = ListSink()
-    manager = AlertManager(
-        NodeIdentity("s", "Site", "n"),
-        {"forecourt": Place()},
-        topics=Topics("grid/s/n"),
-        clock=clock,
-        sink=sink,
-        snapshots=None,
-        new_id=lambda: f"01{len(sink.events):024d}",
-    )
-    slot = LatestFrameSlot()
-    cam = CameraRuntime(
-        CameraPipeline(camera, detector), slot, CameraHealth("forecourt", 10, 0.0), period=0.5
-    )
-    worker = DetectionWorker([cam], manager, clock)
 
-    def run(until: float, picture: Image | None) -> list[tuple[str, str, float]]:
-        start = len(sink.events)
-        while clock.monotonic() < until:
-            if picture is not None:
-                t = clock.monotonic()
-                slot.put(Frame("forecourt", int(t * 2), t, clock.now(), picture))
-            worker.step(cam)
-            clock.advance(0.5)
-        return [(str(e["kind"]), str(e["event"]), clock.monotonic()) for e in sink.events[start:]]
-
-    before = run(6.0, image)
-    assert [(k, e) for k, e, _ in before] == [("fire_lane_blocked", "raised")]
-
-    outage = run(60.0, None)  # 54 s without a frame: far past clear_after_s
-    assert [(k, e) for k, e, _ in outage] == [("camera_offline", "raised")]
-
+    assert h.run(6.0, image) == [("fire_lane_blocked", "raised")]
+    # 54 s without a frame: far past clear_after_s.
+    assert h.run(60.0, None) == [("camera_offline", "raised")]
     # The van is still there: the camera clears, the fire-lane alert goes on (an update with
     # its dwell, since update_every_s passed during the outage), never cleared nor re-raised.
-    back = run(70.0, image)
-    assert [(k, e) for k, e, _ in back] == [
-        ("camera_offline", "cleared"),
-        ("fire_lane_blocked", "updated"),
-    ]
-
-    gone = run(80.0, empty)  # now the driveway is empty: it clears, clear_after_s later
-    assert [(k, e) for k, e, _ in gone] == [("fire_lane_blocked", "cleared")]
-    fire = [e for e in sink.events if e["kind"] == "fire_lane_blocked"]
+    assert h.run(70.0, image) == [("camera_offline", "cleared"), ("fire_lane_blocked", "updated")]
+    # Now the driveway is empty: it clears, clear_after_s later.
+    assert h.run(80.0, empty) == [("fire_lane_blocked", "cleared")]
+    fire = [e for e in h.sink.events if e["kind"] == "fire_lane_blocked"]
     assert len({e["id"] for e in fire}) == 1
-    for payload in sink.events:
+    for payload in h.sink.events:
         validate("alert", payload)
 
 
@@ -121,45 +128,15 @@ def test_a_stall_shorter_than_offline_does_not_clear_and_reraise_a_lift(
         str(data_dir / "images/elevator_ebike/etoilesha_ebike_2024-01-01_12-07-27.png")
     )
     assert image is not None
-    camera = Camera.model_validate(
+    h = Harness(
+        models_dir,
         {
             "id": "lift",
             "source": "0",
             "zones": [{"id": "car", "kind": "lift", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
-        }
-    )
-    detector = OnnxYoloDetector(
-        models_dir / "yolov8n_int8.onnx", Models().class_map(), conf_threshold=0.1
-    )
-    clock = FakeClock()
-    sink = ListSink()
-    manager = AlertManager(
-        NodeIdentity("s", "Site", "n"),
-        {"lift": Place()},
-        topics=Topics("grid/s/n"),
-        clock=clock,
-        sink=sink,
-        snapshots=None,
-        new_id=lambda: f"01{len(sink.events):024d}",
-    )
-    slot = LatestFrameSlot()
-    cam = CameraRuntime(
-        CameraPipeline(camera, detector),
-        slot,
-        CameraHealth("lift", camera.offline_after_s, 0.0),
+        },
         period=0.2,
     )
-    worker = DetectionWorker([cam], manager, clock)
-
-    def run(until: float, frames: bool) -> None:
-        while clock.monotonic() < until - 1e-9:
-            if frames:
-                t = clock.monotonic()
-                slot.put(Frame("lift", int(t * 5), t, clock.now(), image))
-            worker.step(cam)
-            clock.advance(0.2)
-
-    run(3.0, frames=True)
-    run(18.0, frames=False)  # 15 s stall: past clear_after_s, short of offline_after_s
-    run(22.0, frames=True)
-    assert [(e["kind"], e["event"]) for e in sink.events] == [("ebike_in_lift", "raised")]
+    assert h.run(3.0, image) == [("ebike_in_lift", "raised")]
+    assert h.run(18.0, None) == []  # 15 s stall: past clear_after_s, short of offline_after_s
+    assert h.run(22.0, image) == []
