@@ -117,6 +117,13 @@ class AlertKind(StrEnum):
     FIRE_LANE_BLOCKED = "fire_lane_blocked"
     EBIKE_IN_LIFT = "ebike_in_lift"
     CAMERA_OFFLINE = "camera_offline"
+    SMOKE = "smoke"
+    GAS = "gas"
+    CO = "co"
+    SENSOR_OFFLINE = "sensor_offline"
+    SENSOR_FAULT = "sensor_fault"
+    SENSOR_TAMPER = "sensor_tamper"
+    SENSOR_LOW_BATTERY = "sensor_low_battery"
 
 
 class Severity(StrEnum):
@@ -127,7 +134,8 @@ class Severity(StrEnum):
 
 
 class Transition(StrEnum):
-    """What happened to a condition. Rules emit the first three; the platform sends the rest."""
+    """What happened to a condition. Rules emit these three; the platform's commands and the
+    escalation timer make the alert manager publish the others (see alerts/lifecycle.py)."""
 
     RAISED = "raised"
     UPDATED = "updated"
@@ -162,9 +170,23 @@ class AlertEvent:
     ts: float
     camera_id: str | None = None
     zone_id: str | None = None
+    sensor_id: str | None = None
     objects: tuple[AlertObject, ...] = ()
     detail: dict[str, float | str | bool] = field(default_factory=dict)
 
     @property
     def dwell_s(self) -> float:
         return max(0.0, self.ts - self.started)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One message from a sensor, decoded: the values it reported, by name.
+
+    Numeric values are in the sensor's configured unit (e.g. %LEL, ppm); booleans are alarm,
+    fault, tamper or battery flags. `ts` is on the monotonic clock.
+    """
+
+    sensor_id: str
+    ts: float
+    values: dict[str, float | bool]

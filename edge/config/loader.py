@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edge.config.model import Camera, Settings
+from edge.config.secrets import SecretError, resolve_secret
 from edge.video.source import SourceKind, parse_source
 
 Loc = tuple[int | str, ...]
@@ -73,6 +74,10 @@ class SiteConfig:
     @property
     def storage_dir(self) -> Path:
         return self.resolve(self.settings.storage.dir)
+
+    def mqtt_password(self) -> str | None:
+        """The broker password, read now from where the config says (checked at load)."""
+        return resolve_secret(self.settings.mqtt.password, self.base_dir)
 
     def camera_source(self, camera: Camera) -> str:
         """The source as OpenCV should open it: file paths resolved against the config."""
@@ -190,6 +195,7 @@ def _file_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
                 file, _line_of(root, loc), format_path(loc), f"file not found: {site.detector_path}"
             )
         )
+    issues.extend(_security_issues(site, root))
     for ci, cam in enumerate(site.settings.cameras):
         if cam.enabled and is_file_source(cam.source):
             src = Path(site.camera_source(cam))
@@ -200,6 +206,25 @@ def _file_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
                         file, _line_of(root, loc), format_path(loc), f"file not found: {src}"
                     )
                 )
+    return issues
+
+
+def _security_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
+    file = site.path.name
+    issues = []
+    mqtt = site.settings.mqtt
+    try:
+        resolve_secret(mqtt.password, site.base_dir)
+    except SecretError as exc:
+        loc: Loc = ("mqtt", "password")
+        issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), str(exc)))
+    if mqtt.tls is not None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(mqtt.tls, name)
+            if value is not None and not site.resolve(value).is_file():
+                loc = ("mqtt", "tls", name)
+                msg = f"file not found: {site.resolve(value)}"
+                issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), msg))
     return issues
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.config.secrets import Secret
 from edge.messages import Category, Severity
 from edge.rules.geometry import polygon_problem
 
@@ -44,6 +45,23 @@ class Node(StrictModel):
     id: Identifier = Field(description="This edge node's id, unique within the site.")
 
 
+class Tls(StrictModel):
+    ca_file: str | None = Field(
+        None, description="CA bundle that signed the broker's certificate; default: system CAs."
+    )
+    cert_file: str | None = Field(None, description="Client certificate (PEM), if required.")
+    key_file: str | None = Field(None, description="Client certificate's private key (PEM).")
+    insecure: bool = Field(
+        False, description="Skip the broker host name check. Only for testing; never in the field."
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
 class Mqtt(StrictModel):
     url: str = Field(
         "mqtt://127.0.0.1:1883",
@@ -60,6 +78,16 @@ class Mqtt(StrictModel):
     keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keep-alive interval.")
     max_inflight: int = Field(
         100, ge=1, le=1000, description="Alert messages in flight awaiting PUBACK."
+    )
+    username: str | None = Field(
+        None, max_length=256, description="Broker user name (overrides one in the URL)."
+    )
+    password: Secret | None = Field(
+        None,
+        description="Broker password: inline, or {env: NAME} or {file: PATH}. Never logged.",
+    )
+    tls: Tls | None = Field(
+        None, description="TLS settings; TLS is on for mqtts:// URLs or when this is given."
     )
 
     @field_validator("url")
@@ -120,6 +148,23 @@ class Models(StrictModel):
         return {name: cat for cat, names in self.classes.items() for name in names}
 
 
+class Alerts(StrictModel):
+    escalate_after_s: float = Field(
+        300.0,
+        ge=10.0,
+        le=86_400.0,
+        description="An alert nobody acknowledged in this time is re-sent once, escalated "
+        "(the 5-minute response rule of many communities).",
+    )
+    reraise_after_resolve_s: float = Field(
+        300.0,
+        ge=0.0,
+        le=86_400.0,
+        description="After `resolve`, a condition still present this much later raises a new "
+        "alert. After `release` (false alarm) it never does until it clears.",
+    )
+
+
 class Storage(StrictModel):
     dir: str = Field(
         "var",
@@ -156,6 +201,25 @@ _KIND_DEFAULTS: dict[ZoneKind, dict[str, object]] = {
 }
 
 Point = tuple[float, float]
+
+
+class LiftActions(StrictModel):
+    door_hold: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="Actuator name: {prefix}/actuators/{name} gets door-hold on at raise and "
+        "off at clear, release or resolve (the lift controller keeps the doors open).",
+    )
+    voice_prompt: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="Actuator name for a voice prompt played at raise.",
+    )
+    voice_text: str = Field(
+        "电动车请勿进入电梯，请立即推出。",
+        max_length=200,
+        description="What the voice prompt says.",
+    )
 
 
 class Zone(StrictModel):
@@ -219,6 +283,9 @@ class Zone(StrictModel):
         3, ge=1, le=100, description="Lift: frames with a two-wheeler needed within confirm_s."
     )
     severity: Severity | None = Field(None, description="Alert severity. Default by kind.")
+    actions: LiftActions | None = Field(
+        None, description="Lift only: actuators driven while the alert is open."
+    )
 
     @field_validator("polygon")
     @classmethod
@@ -338,6 +405,7 @@ class Settings(StrictModel):
     mqtt: Mqtt = Field(default_factory=Mqtt)
     models: Models = Field(default_factory=Models)
     storage: Storage = Field(default_factory=Storage)
+    alerts: Alerts = Field(default_factory=Alerts)
     cameras: list[Camera] = Field(default_factory=list)
 
     @property
