@@ -2,37 +2,42 @@
 
 Start order follows the data flow backwards (nothing produces before its consumer exists):
 outbox -> MQTT link -> publisher -> detection worker -> cameras. Stop is the reverse, and the
-last thing said to the broker is the retained `offline` status.
+last thing said to the broker is the retained `offline` status. A `reload` command rebuilds
+only the camera side (captures, pipelines, worker); the outbox, the link and the alert state
+carry on.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 
-from edge.alerts.evidence import SnapshotStore
+import cv2
+
+from edge.alerts.actuators import ActuatorDriver
+from edge.alerts.evidence import SnapshotStore, annotate
 from edge.alerts.ids import UlidFactory
 from edge.alerts.manager import AlertManager
 from edge.alerts.outbox import Outbox
+from edge.alerts.store import AlertStore
+from edge.cameras import CameraSet
 from edge.clock import Clock
-from edge.config.loader import SiteConfig
+from edge.commands import CommandHandler, Outcome
+from edge.config.loader import ConfigError, SiteConfig, load_config
+from edge.config.model import LiftActions
 from edge.mqtt.link import MqttLink, parse_broker_url
 from edge.mqtt.publisher import Publisher
 from edge.mqtt.topics import Topics
-from edge.parts import build_detector, motion_gate_for, node_identity, places_of
-from edge.pipeline import CameraPipeline, Detector
-from edge.rules.health import CameraHealth
+from edge.parts import build_detector, lifecycle_policy, node_identity, places_of
+from edge.pipeline import Detector
 from edge.status import camera_state_payload, status_payload
-from edge.video.capture import CameraCapture
-from edge.video.slot import LatestFrameSlot
-from edge.worker import CameraRuntime, DetectionWorker
+from edge.worker import DetectionWorker
 
 log = logging.getLogger(__name__)
 
 
 class OutboxSink:
-    """Alert events go to disk first; the publisher takes them to the broker."""
+    """Messages go to disk first; the publisher takes them to the broker."""
 
     def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
@@ -41,57 +46,77 @@ class OutboxSink:
         self._outbox.put(topic, payload, qos=1, retain=False)
 
 
-@dataclass
+def lift_actions(site: SiteConfig) -> dict[tuple[str, str], LiftActions]:
+    return {
+        (c.id, z.id): z.actions
+        for c in site.settings.cameras
+        for z in c.zones
+        if z.actions is not None
+    }
+
+
 class Node:
-    """A running edge node. Build with `Node.build`, then `start()` and `stop()`."""
+    """A running edge node. `Node(site, clock)`, then `start()` and `stop()`."""
 
-    site: SiteConfig
-    clock: Clock
-    topics: Topics
-    outbox: Outbox
-    link: MqttLink
-    publisher: Publisher
-    manager: AlertManager
-    worker: DetectionWorker
-    runtimes: list[CameraRuntime]
-    captures: list[CameraCapture]
-    started_at: float = 0.0
-    _stopped: threading.Event = field(default_factory=threading.Event)
-
-    @classmethod
-    def build(cls, site: SiteConfig, clock: Clock, *, detector: Detector | None = None) -> Node:
+    def __init__(self, site: SiteConfig, clock: Clock, *, detector: Detector | None = None) -> None:
         settings = site.settings
-        topics = Topics(settings.topic_prefix)
+        self.site = site
+        self.clock = clock
+        self.topics = Topics(settings.topic_prefix)
         storage = site.storage_dir
-        outbox = Outbox(
+        self.outbox = Outbox(
             storage / "outbox.sqlite3", clock=clock, max_rows=settings.storage.max_outbox_rows
         )
-        started_at = clock.now()
-        cameras = [c for c in settings.cameras if c.enabled]
+        self.sink = OutboxSink(self.outbox)
+        self.started_at = clock.now()
+        self.link = self._build_link()
+        self.publisher = Publisher(
+            self.outbox, self.link, clock=clock, window=settings.mqtt.max_inflight
+        )
+        self.store = AlertStore(storage / "alerts.sqlite3")
+        self.cameras = CameraSet(site, clock, detector or build_detector(site))
+        self.manager = AlertManager(
+            node_identity(settings),
+            places_of(settings),
+            topics=self.topics,
+            clock=clock,
+            sink=self.sink,
+            snapshots=SnapshotStore(storage / "snapshots"),
+            new_id=UlidFactory(clock),
+            store=self.store,
+            policy=lifecycle_policy(site, self.cameras.first_frame_after),
+        )
+        self.actuators = ActuatorDriver(lift_actions(site), self.topics, self.sink, clock)
+        self.manager.add_listener(self.actuators)
+        self.commands = CommandHandler(
+            self.manager, self.topics, self.sink, clock, reload=self.reload, snapshot=self.snapshot
+        )
+        self.worker = self._build_worker()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    def _build_link(self) -> MqttLink:
+        settings = self.site.settings
+        clock = self.clock
 
         def online() -> bytes:
             return status_payload(
-                settings.site.id,
-                settings.site.name,
-                settings.node.id,
-                online=True,
-                ts=clock.now(),
-                started_at=started_at,
-                cameras=len(cameras),
+                settings.site.id, settings.site.name, settings.node.id, online=True,
+                ts=clock.now(), started_at=self.started_at, cameras=len(settings.cameras),
                 sensors=0,
-            )
+            )  # fmt: skip
 
-        link = MqttLink(
+        return MqttLink(
             parse_broker_url(settings.mqtt.url),
             client_id=settings.mqtt.client_id or f"gs-{settings.site.id}-{settings.node.id}",
-            status_topic=topics.status(),
+            status_topic=self.topics.status(),
             online_payload=online,
             offline_payload=status_payload(
                 settings.site.id,
                 settings.site.name,
                 settings.node.id,
                 online=False,
-                ts=started_at,
+                ts=self.started_at,
                 started_at=None,
             ),
             clock=clock,
@@ -99,81 +124,87 @@ class Node:
             # An alarm system should not wait half a minute to reconnect after an outage.
             reconnect_max_s=10.0,
         )
-        publisher = Publisher(outbox, link, clock=clock, window=settings.mqtt.max_inflight)
-        manager = AlertManager(
-            node_identity(settings),
-            places_of(settings),
-            topics=topics,
-            clock=clock,
-            sink=OutboxSink(outbox),
-            snapshots=SnapshotStore(storage / "snapshots"),
-            new_id=UlidFactory(clock),
+
+    def _build_worker(self) -> DetectionWorker:
+        return DetectionWorker(
+            self.cameras.runtimes,
+            self.manager,
+            self.clock,
+            on_camera_state=self.publish_camera_state,
+            housekeeping=[self.manager.tick],
         )
-        shared_detector = detector or build_detector(site)
-        runtimes, captures = [], []
-        for cam in cameras:
-            slot = LatestFrameSlot()
-            pipeline = CameraPipeline(
-                cam, shared_detector, gate=motion_gate_for(cam), timer=clock.monotonic
-            )
-            health = CameraHealth(cam.id, cam.offline_after_s, clock.monotonic())
-            runtimes.append(CameraRuntime(pipeline, slot, health, 1.0 / cam.detect_fps))
-            captures.append(CameraCapture(cam.id, site.camera_source(cam), slot, clock))
-        worker = DetectionWorker(runtimes, manager, clock)
-        node = cls(
-            site,
-            clock,
-            topics,
-            outbox,
-            link,
-            publisher,
-            manager,
-            worker,
-            runtimes,
-            captures,
-            started_at,
-        )
-        worker.on_camera_state = node.publish_camera_state
-        return node
 
     def start(self) -> None:
+        settings = self.site.settings
         log.info(
             "starting node %s/%s: %d cameras, broker %s",
-            self.site.settings.site.id,
-            self.site.settings.node.id,
-            len(self.captures),
-            parse_broker_url(self.site.settings.mqtt.url).display(),
-        )
+            settings.site.id, settings.node.id, len(self.cameras.captures),
+            parse_broker_url(settings.mqtt.url).display(),
+        )  # fmt: skip
+        self.link.subscribe(self.topics.cmd_filter(), 1, self.commands.handle)
         self.link.start()
         self.publisher.start()
         self.worker.start()
-        for capture in self.captures:
-            capture.start()
+        self.cameras.start()
 
     def stop(self, drain_timeout_s: float = 2.0) -> None:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        for capture in self.captures:
-            capture.stop()
+        self.cameras.stop()
         self.worker.stop()
         self.publisher.stop(drain_timeout_s)
         self.link.stop()
         self.outbox.close()
+        self.store.close()
         log.info("node stopped")
 
+    def reload(self) -> Outcome:
+        """Re-read the config file; a bad one is refused and the running one kept."""
+        try:
+            new = load_config(self.site.path, models_dir=self.site.models_dir_override)
+        except ConfigError as exc:
+            return Outcome(False, "config refused, running one kept:\n" + str(exc))
+        detector = build_detector(new) if new.settings.models != self.site.settings.models else None
+        with self._lock:
+            self.cameras.stop()
+            self.worker.stop()
+            self.site = new
+            self.cameras = self.cameras.rebuilt(new, detector)
+            self.manager.reconfigure(
+                places_of(new.settings), {}, lifecycle_policy(new, self.cameras.first_frame_after)
+            )
+            self.actuators.actions = lift_actions(new)
+            self.worker = self._build_worker()
+            self.worker.start()
+            self.cameras.start()
+        note = " (mqtt and storage changes apply at the next restart)"
+        log.info("config reloaded from %s", new.path)
+        return Outcome(True, f"reloaded {len(new.settings.cameras)} cameras{note}")
+
+    def snapshot(self, camera_id: str) -> Outcome:
+        """Publish the camera's latest picture, zones drawn, as JPEG bytes."""
+        frame = self.cameras.latest_frame(camera_id)
+        if frame is None:
+            return Outcome(False, f"no picture from camera {camera_id!r} yet (or no such camera)")
+        zones = [list(z.polygon) for z in self.site.settings.camera(camera_id).zones]
+        image = frame.image
+        for zone in zones:
+            image = annotate(image, zone, ())
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            return Outcome(False, "could not encode the picture")
+        self.sink.deliver(self.topics.camera_snapshot(camera_id), buf.tobytes())
+        return Outcome(True, f"snapshot of {camera_id} published ({len(buf)} bytes)")
+
     def publish_camera_state(self, camera_id: str, online: bool) -> None:
-        capture = next(c for c in self.captures if c.camera_id == camera_id)
-        stats = capture.stats
+        stats = self.cameras.capture_stats(camera_id)
+        if stats is None:
+            return
         last = stats.last_frame_ts
         wall_last = None if last is None else self.clock.now() - (self.clock.monotonic() - last)
         payload = camera_state_payload(
-            camera_id,
-            online=online,
-            ts=self.clock.now(),
-            last_frame_at=wall_last,
-            fps=stats.fps,
-            frames_dropped=stats.frames_dropped,
-            reconnects=stats.reconnects,
-        )
+            camera_id, online=online, ts=self.clock.now(), last_frame_at=wall_last,
+            fps=stats.fps, frames_dropped=stats.frames_dropped, reconnects=stats.reconnects,
+        )  # fmt: skip
         self.outbox.put(self.topics.camera_state(camera_id), payload, qos=1, retain=True)

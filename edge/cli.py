@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     stop = _wait_for_signal()
     try:
-        node = Node.build(site, SystemClock())
+        node = Node(site, SystemClock())
     except ModelError as exc:
         print(f"{site.path.name} models: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -155,7 +155,7 @@ def run_demo(
     address = parse_broker_url(broker_url)
     viewer = _subscribe(address.host, address.port, site.settings.topic_prefix)
     print(f"demo: config {config_path}, broker {broker_url}, running {duration_s:g} s", flush=True)
-    node = Node.build(site, SystemClock())
+    node = Node(site, SystemClock())
     node.start()
     try:
         time.sleep(duration_s)

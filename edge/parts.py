@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from edge.alerts.manager import NodeIdentity, Place
+import math
+from collections.abc import Callable
+
+from edge.alerts.lifecycle import LifecyclePolicy
+from edge.alerts.payload import NodeIdentity, Place
+from edge.alerts.store import AlertRecord
 from edge.config.loader import SiteConfig
-from edge.config.model import Camera, Settings
+from edge.config.model import Camera, Settings, ZoneKind
 from edge.detect.onnx_yolo import OnnxYoloDetector
+from edge.messages import AlertKind
 from edge.pipeline import low_floor
 from edge.video.motion import MotionGate
 
@@ -44,3 +50,35 @@ def places_of(settings: Settings) -> dict[str, Place]:
         )
         for c in settings.cameras
     }
+
+
+def lifecycle_policy(
+    site: SiteConfig, first_frame: Callable[[str], float | None]
+) -> LifecyclePolicy:
+    """Alert timings from the config, and how long a restored alert waits for its rule."""
+    settings = site.settings
+    cameras = {c.id: c for c in settings.cameras}
+
+    def restore_deadline(r: AlertRecord, start: float) -> float:
+        cam = cameras.get(r.camera_id or "")
+        if r.camera_id is not None and (cam is None or not cam.enabled):
+            return start  # the camera is gone from the config: nothing can confirm it
+        if cam is None:
+            return start + 3600.0  # sensors report at least hourly
+        if r.kind is AlertKind.CAMERA_OFFLINE:
+            return start + cam.offline_after_s + 5.0
+        zone = next((z for z in cam.zones if z.id == r.zone_id), None)
+        if zone is None:
+            return start
+        seen = first_frame(cam.id)
+        if seen is None:
+            return math.inf  # a dead camera never says "zone empty"
+        if zone.kind is ZoneKind.LIFT:
+            return seen + zone.confirm_s + zone.clear_after + 5.0
+        return seen + zone.stationary_window_s + zone.grace + zone.clear_after + 5.0
+
+    return LifecyclePolicy(
+        escalate_after_s=settings.alerts.escalate_after_s,
+        reraise_after_resolve_s=settings.alerts.reraise_after_resolve_s,
+        restore_deadline=restore_deadline,
+    )

@@ -33,6 +33,7 @@ class CameraRuntime:
     health: CameraHealth
     period: float
     next_due: float = 0.0
+    first_frame_ts: float | None = None
     last_frame_ts: float | None = None
 
     @property
@@ -58,12 +59,17 @@ class DetectionWorker:
         *,
         on_camera_state: CameraStateListener | None = None,
         idle_wait_s: float = 0.02,
+        housekeeping: Sequence[Callable[[], object]] = (),
+        housekeeping_every_s: float = 1.0,
     ) -> None:
         self._cameras = list(cameras)
         self._manager = manager
         self._clock = clock
         self.on_camera_state = on_camera_state
         self._idle_wait = idle_wait_s
+        self._housekeeping = list(housekeeping)
+        self._housekeeping_every = housekeeping_every_s
+        self._next_housekeeping = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors = 0
@@ -87,8 +93,22 @@ class DetectionWorker:
                     # One bad frame or rule bug must not stop every camera; it is counted.
                     self.errors += 1
                     log.exception("error processing camera %s", cam.camera_id)
+            self._chores()
             if not busy:
                 self._stop.wait(self._idle_wait)
+
+    def _chores(self) -> None:
+        """Timers that do not belong to a frame: escalation, sensor silence, restore windows."""
+        now = self._clock.monotonic()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + self._housekeeping_every
+        for chore in self._housekeeping:
+            try:
+                chore()
+            except Exception:
+                self.errors += 1
+                log.exception("housekeeping step failed")
 
     def step(self, cam: CameraRuntime) -> bool:
         """Process this camera's latest frame if one is due; check its health either way."""
@@ -113,6 +133,8 @@ class DetectionWorker:
         recovered = cam.health.frame(frame.ts)
         events.extend(recovered)
         first = cam.last_frame_ts is None
+        if first:
+            cam.first_frame_ts = frame.ts
         stalled = cam.last_frame_ts is not None and frame.ts - cam.last_frame_ts > cam.stall_s
         cam.last_frame_ts = frame.ts
         if recovered or stalled:

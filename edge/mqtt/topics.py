@@ -82,6 +82,18 @@ class Topics:
         """The topic the platform publishes command `command` on (e.g. `ack`)."""
         return f"{self._prefix}/cmd/{check_segment(command, 'command')}"
 
+    def cmd_base(self) -> str:
+        """What every command topic starts with; the command name follows."""
+        return f"{self._prefix}/cmd/"
+
+    def responses(self) -> str:
+        """Where the node answers each command (ok or why not)."""
+        return f"{self._prefix}/responses"
+
+    def camera_snapshot(self, camera: str) -> str:
+        """A fresh JPEG of a camera, published on the `snapshot` command."""
+        return f"{self._prefix}/cameras/{check_segment(camera, 'camera id')}/snapshot"
+
     def cmd_filter(self) -> str:
         """The subscription filter for every command addressed to this node."""
         return f"{self._prefix}/cmd/#"

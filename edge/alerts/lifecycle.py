@@ -1,0 +1,232 @@
+"""The alert state machine: rule verdicts, platform commands, escalation, restarts.
+
+    raised -> updated* -> cleared                      (the rule's condition, at the edge)
+    open -> acknowledged                                (ack: someone is on it; no escalation)
+    open|acknowledged|cleared -> released | resolved    (false alarm | handled on site)
+    open, unacknowledged for escalate_after_s -> escalated once, one severity up
+
+A released condition stays silent until the rule clears it (the same parked car never comes
+back as a new alert after an operator called it a false alarm); a resolved one raises a new
+alert if it is still there `reraise_after_resolve_s` later. After a restart, open alerts are
+restored from disk and re-adopted when a rule confirms the same condition again, or cleared
+when none does within the condition's restore window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from edge.alerts.payload import JsonDict
+from edge.alerts.store import Actor, AlertRecord, AlertStore
+from edge.clock import Clock
+from edge.messages import AlertEvent, AlertKind, Box, Severity, Transition
+
+_ORDER = [Severity.INFO, Severity.WARNING, Severity.MAJOR, Severity.CRITICAL]
+_BY_PLACE = {AlertKind.ILLEGAL_PARKING, AlertKind.FIRE_LANE_BLOCKED}
+COMMANDS = ("ack", "release", "resolve")
+
+
+def _bump(s: Severity) -> Severity:
+    return _ORDER[min(_ORDER.index(s) + 1, len(_ORDER) - 1)]
+
+
+def _higher(a: Severity, b: Severity) -> Severity:
+    return a if _ORDER.index(a) >= _ORDER.index(b) else b
+
+
+def _same_place(a: Box, b: Box) -> bool:
+    ix = min(a.x2, b.x2) - max(a.x1, b.x1)
+    iy = min(a.y2, b.y2) - max(a.y1, b.y1)
+    smaller = min(a.area, b.area)
+    return ix > 0 and iy > 0 and smaller > 0 and ix * iy / smaller >= 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class LifecyclePolicy:
+    escalate_after_s: float = 300.0
+    reraise_after_resolve_s: float = 300.0
+    # When (monotonic) a restored alert gives up waiting for its rule to confirm it again,
+    # given the time the rules (re)started.
+    restore_deadline: Callable[[AlertRecord, float], float] = lambda _r, start: start + 600.0
+
+
+@dataclass(slots=True)
+class CommandResult:
+    ok: bool
+    message: str
+    record: AlertRecord | None = None
+    event: str | None = None
+    payload: JsonDict | None = field(default=None)
+
+
+Step = tuple[AlertRecord, str]
+
+
+class Lifecycle:
+    def __init__(self, policy: LifecyclePolicy, clock: Clock) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._by_key: dict[str, AlertRecord] = {}
+        self._by_id: dict[str, AlertRecord] = {}
+        self._suppressed: dict[str, float | None] = {}
+        self._restored: list[AlertRecord] = []
+        self._started = clock.monotonic()
+
+    def active(self) -> list[AlertRecord]:
+        return list(self._by_id.values())
+
+    def get(self, alert_id: str) -> AlertRecord | None:
+        return self._by_id.get(alert_id)
+
+    def restore(self, records: list[AlertRecord]) -> None:
+        for r in records:
+            r.restored = True
+            self._by_id[r.id] = r
+            self._restored.append(r)
+
+    def rebase(self) -> None:
+        """The rules were rebuilt (config reload): every active alert must be confirmed again
+        by the new rules within its restore window, or it clears."""
+        self._by_key.clear()
+        self._suppressed.clear()
+        self._restored = []
+        self.restore(self.active())
+        self._started = self._clock.monotonic()
+
+    # --- rule verdicts -------------------------------------------------------------------
+
+    def on_event(self, event: AlertEvent, new_id: Callable[[], str]) -> Step | None:
+        key = event.key
+        if key in self._suppressed:
+            if event.transition is Transition.CLEARED:
+                del self._suppressed[key]
+                return None
+            until = self._suppressed[key]
+            if until is None or self._clock.monotonic() < until:
+                return None
+            del self._suppressed[key]  # resolved, yet still there: a new alert
+            return self._raise(event, new_id, fresh=True)
+        current = self._by_key.get(key)
+        if event.transition is Transition.CLEARED:
+            return self._clear(current, event) if current else None
+        if current is not None:
+            return self._update(current, event)
+        if event.transition is Transition.RAISED:
+            adopted = self._adopt(event)
+            return self._update(adopted, event) if adopted else self._raise(event, new_id)
+        return None
+
+    def _raise(self, event: AlertEvent, new_id: Callable[[], str], fresh: bool = False) -> Step:
+        now_wall = self._clock.now()
+        started = now_wall if fresh else now_wall - (self._clock.monotonic() - event.started)
+        r = AlertRecord(
+            id=new_id(), key=event.key, kind=event.kind, severity=event.severity, state="open",
+            seq=1, started_wall=started, raised_wall=now_wall, camera_id=event.camera_id,
+            zone_id=event.zone_id, sensor_id=event.sensor_id, objects=event.objects,
+            detail=dict(event.detail),
+        )  # fmt: skip
+        self._by_key[event.key] = r
+        self._by_id[r.id] = r
+        return r, "raised"
+
+    def _update(self, r: AlertRecord, event: AlertEvent) -> Step:
+        r.seq += 1
+        r.objects = event.objects or r.objects
+        r.detail = dict(event.detail)
+        r.severity = _higher(r.severity, event.severity)
+        return r, "updated"
+
+    def _clear(self, r: AlertRecord, event: AlertEvent) -> Step:
+        r.seq += 1
+        r.state = "cleared"
+        r.closed_wall = self._clock.now()
+        r.objects = event.objects or r.objects
+        self._forget(r)
+        return r, "cleared"
+
+    def _adopt(self, event: AlertEvent) -> AlertRecord | None:
+        """A restored alert the rule has just confirmed again: same kind, source, place."""
+        for r in self._restored:
+            if (r.kind, r.camera_id, r.zone_id, r.sensor_id) != (
+                event.kind, event.camera_id, event.zone_id, event.sensor_id,
+            ):  # fmt: skip
+                continue
+            if r.kind in _BY_PLACE and not (
+                r.objects and event.objects and _same_place(r.objects[0].box, event.objects[0].box)
+            ):
+                continue
+            self._restored.remove(r)
+            r.restored = False
+            r.key = event.key
+            self._by_key[event.key] = r
+            return r
+        return None
+
+    def _forget(self, r: AlertRecord) -> None:
+        self._by_id.pop(r.id, None)
+        if self._by_key.get(r.key) is r:
+            del self._by_key[r.key]
+        if r in self._restored:
+            self._restored.remove(r)
+
+    # --- platform commands -----------------------------------------------------------------
+
+    def on_command(
+        self, action: str, alert_id: str, actor: Actor, store: AlertStore | None
+    ) -> CommandResult:
+        if action not in COMMANDS:
+            return CommandResult(False, f"unknown command {action!r}; known: {', '.join(COMMANDS)}")
+        r = self._by_id.get(alert_id) or (store.get(alert_id) if store else None)
+        if r is None:
+            return CommandResult(False, f"no alert with id {alert_id!r}")
+        target = {"ack": "acknowledged", "release": "released", "resolve": "resolved"}[action]
+        if r.state == target:
+            return CommandResult(True, f"already {target}", r)
+        if r.state in ("released", "resolved"):
+            return CommandResult(False, f"alert is already {r.state}", r)
+        r.actor = actor
+        r.seq += 1
+        if action != "ack":
+            self._close(r, target)
+        elif r.active:
+            r.state = target
+        # Acknowledging an alert that already cleared is recorded and echoed; it stays cleared.
+        return CommandResult(True, target, r, target)
+
+    def _close(self, r: AlertRecord, state: str) -> None:
+        was_active = r.active
+        r.state = state
+        r.closed_wall = r.closed_wall or self._clock.now()
+        if was_active and self._by_key.get(r.key) is r:
+            self._suppressed[r.key] = (
+                None
+                if state == "released"
+                else self._clock.monotonic() + self.policy.reraise_after_resolve_s
+            )
+        self._forget(r)
+
+    # --- time ------------------------------------------------------------------------------
+
+    def on_tick(self) -> list[Step]:
+        steps: list[Step] = []
+        now_wall, now = self._clock.now(), self._clock.monotonic()
+        for r in list(self._by_id.values()):
+            if (
+                r.state == "open"
+                and not r.escalated
+                and (now_wall - r.raised_wall >= self.policy.escalate_after_s)
+            ):
+                r.escalated = True
+                r.severity = _bump(r.severity)
+                r.seq += 1
+                steps.append((r, "escalated"))
+        for r in list(self._restored):
+            if now >= self.policy.restore_deadline(r, self._started):
+                r.seq += 1
+                r.state = "cleared"
+                r.closed_wall = now_wall
+                r.detail = {**r.detail, "cleared_reason": "not_confirmed_after_restart"}
+                self._forget(r)
+                steps.append((r, "cleared"))
+        return steps

@@ -1,0 +1,151 @@
+"""Alert state on disk, so an open alert is still open, with the same id, after a restart.
+
+One row per alert, rewritten on every transition (after its event is in the outbox, so a crash
+between the two at worst re-sends an event, never loses one). Closed alerts are kept for a
+while so late platform commands about them still get a proper echo.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.alerts.evidence import Evidence
+from edge.messages import AlertKind, AlertObject, Box, Category, Severity
+
+ACTIVE = ("open", "acknowledged")
+
+
+@dataclass(slots=True)
+class Actor:
+    by: str
+    at: float
+    note: str | None = None
+    command_id: str | None = None
+
+
+@dataclass(slots=True)
+class AlertRecord:
+    """Everything the manager knows of one alert; payloads are built from it."""
+
+    id: str
+    key: str
+    kind: AlertKind
+    severity: Severity
+    state: str
+    seq: int
+    started_wall: float
+    raised_wall: float
+    camera_id: str | None = None
+    zone_id: str | None = None
+    sensor_id: str | None = None
+    objects: tuple[AlertObject, ...] = ()
+    detail: dict[str, float | str | bool] = field(default_factory=dict)
+    evidence: Evidence | None = None
+    escalated: bool = False
+    actor: Actor | None = None
+    closed_wall: float | None = None
+    # Loaded from disk and not yet confirmed again by a rule since the restart.
+    restored: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+def _object_to_json(o: AlertObject) -> dict[str, object]:
+    b = o.box
+    return {"c": o.category.value, "n": o.class_name, "p": o.confidence,
+            "b": [b.x1, b.y1, b.x2, b.y2], "t": o.track_id}  # fmt: skip
+
+
+def _object_from_json(d: dict[str, object]) -> AlertObject:
+    b = d["b"]
+    assert isinstance(b, list)
+    tid = d.get("t")
+    return AlertObject(Category(str(d["c"])), str(d["n"]), float(str(d["p"])), Box(*map(float, b)),
+                       int(str(tid)) if tid is not None else None)  # fmt: skip
+
+
+def to_json(r: AlertRecord) -> str:
+    ev = r.evidence
+    return json.dumps(
+        {
+            "id": r.id, "key": r.key, "kind": r.kind.value, "severity": r.severity.value,
+            "state": r.state, "seq": r.seq, "started": r.started_wall, "raised": r.raised_wall,
+            "camera": r.camera_id, "zone": r.zone_id, "sensor": r.sensor_id,
+            "objects": [_object_to_json(o) for o in r.objects], "detail": r.detail,
+            "evidence": None if ev is None else [ev.snapshot_id, str(ev.path), ev.width,
+                                                 ev.height, ev.bytes, ev.sha256],
+            "escalated": r.escalated, "closed": r.closed_wall,
+            "actor": None if r.actor is None else [r.actor.by, r.actor.at, r.actor.note,
+                                                   r.actor.command_id],
+        },
+        ensure_ascii=False,
+    )  # fmt: skip
+
+
+def from_json(text: str) -> AlertRecord:
+    d = json.loads(text)
+    ev, actor = d["evidence"], d["actor"]
+    return AlertRecord(
+        id=d["id"], key=d["key"], kind=AlertKind(d["kind"]), severity=Severity(d["severity"]),
+        state=d["state"], seq=d["seq"], started_wall=d["started"], raised_wall=d["raised"],
+        camera_id=d["camera"], zone_id=d["zone"], sensor_id=d["sensor"],
+        objects=tuple(_object_from_json(o) for o in d["objects"]), detail=d["detail"],
+        evidence=None if ev is None else Evidence(ev[0], Path(ev[1]), *ev[2:]),
+        escalated=d["escalated"], closed_wall=d["closed"],
+        actor=None if actor is None else Actor(*actor),
+    )  # fmt: skip
+
+
+class AlertStore:
+    """SQLite (WAL, synchronous=FULL) table of alert records, safe to share between threads."""
+
+    def __init__(self, path: Path, *, keep_closed_s: float = 7 * 86_400.0) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._keep_closed = keep_closed_s
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, active INTEGER NOT NULL,"
+                " closed REAL, record TEXT NOT NULL)"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise OSError(f"cannot open the alert store {path}: {exc}") from exc
+
+    def save(self, record: AlertRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO alerts (id, active, closed, record) VALUES (?, ?, ?, ?)",
+                (record.id, int(record.active), record.closed_wall, to_json(record)),
+            )
+
+    def load_active(self) -> list[AlertRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM alerts WHERE active = 1").fetchall()
+        return [from_json(r[0]) for r in rows]
+
+    def get(self, alert_id: str) -> AlertRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT record FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return from_json(row[0]) if row else None
+
+    def prune(self, now_wall: float) -> int:
+        """Forget closed alerts older than the retention; returns how many."""
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM alerts WHERE active = 0 AND closed < ?",
+                (now_wall - self._keep_closed,),
+            )
+            return cur.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

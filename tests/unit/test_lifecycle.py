@@ -1,0 +1,192 @@
+"""The alert lifecycle: commands, escalation, suppression after release/resolve, restarts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.alerts.ids import UlidFactory
+from edge.alerts.lifecycle import LifecyclePolicy
+from edge.alerts.manager import AlertManager, NodeIdentity, Place
+from edge.alerts.store import Actor, AlertStore
+from edge.clock import FakeClock
+from edge.messages import AlertEvent, AlertKind, AlertObject, Box, Category, Severity, Transition
+from edge.mqtt.topics import Topics
+from tests.schemas import validate
+
+CAR = AlertObject(Category.VEHICLE, "car", 0.8, Box(0.2, 0.6, 0.35, 0.72), 3)
+ELSEWHERE = AlertObject(Category.VEHICLE, "car", 0.8, Box(0.6, 0.6, 0.75, 0.72), 9)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        self.events.append(json.loads(payload))
+
+
+def ev(t: Transition, key: str, at: float, obj: AlertObject = CAR) -> AlertEvent:
+    return AlertEvent(key, AlertKind.FIRE_LANE_BLOCKED, t, Severity.MAJOR, started=at - 60, ts=at,
+                      camera_id="cam", zone_id="lane", objects=(obj,))  # fmt: skip
+
+
+class World:
+    """A manager with a real store on disk, a fake clock and a sink that keeps payloads."""
+
+    def __init__(self, tmp: Path, clock: FakeClock | None = None, **policy: float) -> None:
+        self.tmp = tmp
+        self.clock = clock or FakeClock(start=100.0)
+        self.sink = ListSink()
+        self.store = AlertStore(tmp / "alerts.sqlite3")
+        counter = itertools.count(1)
+        self.manager = AlertManager(
+            NodeIdentity("s", "Site", "n"), {"cam": Place(grid="A-1")}, topics=Topics("g/s/n"),
+            clock=self.clock, sink=self.sink, snapshots=None,
+            new_id=UlidFactory(self.clock, lambda n: next(counter).to_bytes(n, "big")),
+            store=self.store,
+            policy=LifecyclePolicy(**policy),  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def trail(self) -> list[tuple[str, str, int]]:
+        return [(str(e["event"]), str(e["state"]), int(str(e["seq"]))) for e in self.sink.events]
+
+    def cmd(self, action: str, alert_id: str) -> tuple[bool, str]:
+        r = self.manager.command(action, alert_id, Actor("op-7", self.clock.now(), "on it"))
+        return r.ok, r.message
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def first_id(w: World) -> str:
+    return str(w.sink.events[0]["id"])
+
+
+def test_acknowledge_then_clear(world: World) -> None:
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    assert world.cmd("ack", first_id(world)) == (True, "acknowledged")
+    world.manager.handle([ev(Transition.UPDATED, "k1", 160)])
+    world.manager.handle([ev(Transition.CLEARED, "k1", 200)])
+    assert world.trail() == [
+        ("raised", "open", 1), ("acknowledged", "acknowledged", 2),
+        ("updated", "acknowledged", 3), ("cleared", "cleared", 4),
+    ]  # fmt: skip
+    assert world.sink.events[1]["actor"] == {
+        "by": "op-7", "at": "2026-01-01T00:01:40.000Z", "note": "on it", "command_id": None,
+    }  # fmt: skip
+    for e in world.sink.events:
+        validate("alert", e)
+
+
+def test_escalates_once_when_nobody_acknowledges(world: World) -> None:
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    world.clock.advance(299)
+    assert world.manager.tick() == []
+    world.clock.advance(1)
+    (escalated,) = world.manager.tick()
+    assert (escalated["event"], escalated["escalated"], escalated["severity"]) == (
+        "escalated", True, "critical",
+    )  # fmt: skip
+    world.clock.advance(600)
+    assert world.manager.tick() == []
+    validate("alert", escalated)
+
+
+def test_an_acknowledged_alert_does_not_escalate(world: World) -> None:
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    world.cmd("ack", first_id(world))
+    world.clock.advance(1000)
+    assert world.manager.tick() == []
+
+
+def test_release_silences_the_condition_until_it_clears(world: World) -> None:
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    assert world.cmd("release", first_id(world)) == (True, "released")
+    world.clock.advance(400)
+    assert world.manager.handle([ev(Transition.UPDATED, "k1", 500)]) == []
+    assert world.manager.handle([ev(Transition.CLEARED, "k1", 600)]) == []
+    again = world.manager.handle([ev(Transition.RAISED, "k2", 700)])
+    assert again[0]["event"] == "raised" and again[0]["id"] != first_id(world)
+    assert world.trail()[:2] == [("raised", "open", 1), ("released", "released", 2)]
+
+
+def test_resolved_but_still_there_raises_a_new_alert_later(world: World) -> None:
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    world.cmd("resolve", first_id(world))
+    world.clock.advance(200)
+    assert world.manager.handle([ev(Transition.UPDATED, "k1", 300)]) == []
+    world.clock.advance(100)  # 300 s after the resolve (reraise_after_resolve_s)
+    (new,) = world.manager.handle([ev(Transition.UPDATED, "k1", 400)])
+    assert (new["event"], new["seq"]) == ("raised", 1) and new["id"] != first_id(world)
+    assert new["started_at"] == "2026-01-01T00:06:40.000Z"  # a fresh start, not the old one
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("release", "release", (True, "already released")),
+        ("resolve", "release", (False, "alert is already resolved")),
+        ("release", "ack", (False, "alert is already released")),
+    ],
+)
+def test_repeated_or_conflicting_commands(
+    world: World, first: str, second: str, expected: tuple[bool, str]
+) -> None:
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    world.cmd(first, first_id(world))
+    assert world.cmd(second, first_id(world)) == expected
+
+
+def test_commands_on_unknown_alerts_and_actions(world: World) -> None:
+    assert world.cmd("ack", "01NOSUCHALERT0000000000000") == (
+        False, "no alert with id '01NOSUCHALERT0000000000000'",
+    )  # fmt: skip
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    ok, message = world.cmd("explode", first_id(world))
+    assert not ok and "unknown command" in message
+
+
+def test_late_acknowledge_of_a_cleared_alert_is_recorded(world: World) -> None:
+    world.manager.handle([ev(Transition.RAISED, "k1", 100)])
+    world.manager.handle([ev(Transition.CLEARED, "k1", 160)])
+    assert world.cmd("ack", first_id(world)) == (True, "acknowledged")
+    assert world.trail()[-1] == ("acknowledged", "cleared", 3)
+    validate("alert", world.sink.events[-1])
+
+
+def test_an_open_alert_survives_a_restart_and_is_adopted(tmp_path: Path) -> None:
+    before = World(tmp_path)
+    before.manager.handle([ev(Transition.RAISED, "cam/lane/1", 100)])
+    alert_id = first_id(before)
+    before.store.close()  # the process dies; the store file remains
+
+    after = World(tmp_path, FakeClock(start=5.0))  # a new process, its own monotonic clock
+    assert [r.id for r in after.manager.open_alerts()] == [alert_id]
+    # The new rules count from 1 again; the same car in the same place is the same alert.
+    (adopted,) = after.manager.handle([ev(Transition.RAISED, "cam/lane/1", 70)])
+    assert (adopted["id"], adopted["event"], adopted["seq"]) == (alert_id, "updated", 2)
+    assert adopted["started_at"] == before.sink.events[0]["started_at"]
+    (cleared,) = after.manager.handle([ev(Transition.CLEARED, "cam/lane/1", 90)])
+    assert (cleared["id"], cleared["seq"]) == (alert_id, 3)
+
+
+def test_a_restored_alert_nobody_confirms_clears_at_its_deadline(tmp_path: Path) -> None:
+    before = World(tmp_path)
+    before.manager.handle([ev(Transition.RAISED, "cam/lane/1", 100)])
+    before.store.close()
+    after = World(tmp_path, FakeClock(start=5.0), escalate_after_s=1e9)
+    # A different car elsewhere in the zone is not the restored alert.
+    (other,) = after.manager.handle([ev(Transition.RAISED, "cam/lane/1", 50, ELSEWHERE)])
+    assert other["event"] == "raised" and other["id"] != first_id(before)
+    after.clock.advance(599)
+    assert after.manager.tick() == []
+    after.clock.advance(1)
+    (cleared,) = after.manager.tick()
+    assert (cleared["id"], cleared["event"]) == (first_id(before), "cleared")
+    assert cleared["detail"] == {"cleared_reason": "not_confirmed_after_restart"}
