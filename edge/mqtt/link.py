@@ -7,16 +7,21 @@ status on every (re)connect and re-subscribes every handler.
 Durability is not the link's job: paho's own retry queue is emptied on every reconnect (see
 `_on_connect`), so `publish` is at-most-once per connection. Messages that must arrive go through
 the outbox and the Publisher, which resends from the oldest unacknowledged row in order.
+
+Logging in (user name, password, TLS) is described by `BrokerAddress` (see `security.py`). A
+failed attempt (broker unreachable, TLS handshake refused, login refused by CONNACK) is never
+raised: it is logged once in words, retried with backoff, and kept in `last_error` until the
+next successful connect. The password never reaches a log line, an error or a repr.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import SplitResult, unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -24,88 +29,33 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.clock import Clock
+from edge.mqtt.security import (
+    BrokerAddress,
+    TlsOptions,
+    describe_connect_error,
+    describe_login_drop,
+    describe_refusal,
+    parse_broker_url,
+)
+
+__all__ = [
+    "BrokerAddress",
+    "ConnectionListener",
+    "MessageHandler",
+    "MqttLink",
+    "PublishHandle",
+    "PublishListener",
+    "TlsOptions",
+    "parse_broker_url",
+]
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883}
-_TLS_SCHEMES = frozenset({"mqtts"})
 _STOP_PUBLISH_TIMEOUT_S = 2.0
 
 ConnectionListener = Callable[[bool], None]
 PublishListener = Callable[[int], None]
 MessageHandler = Callable[[str, bytes], None]
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    """Where the broker is and how to log in. The password never appears in repr or logs."""
-
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    def display(self) -> str:
-        """The address for logs and errors, without the password."""
-        scheme = "mqtts" if self.tls else "mqtt"
-        user = f"{self.username}@" if self.username else ""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{user}{host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """Parse `mqtt://[user[:password]@]host[:port]`; `tcp://` is an alias, `mqtts://` means TLS.
-
-    Raises ValueError naming the offending part (never echoing the password).
-    """
-    if not isinstance(url, str) or "://" not in url:
-        raise ValueError(
-            f"broker URL {_redact(url)!r} needs a scheme: mqtt://host[:port] or mqtts://host"
-        )
-    parts = urlsplit(url.strip())
-    shown = _redact(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        known = ", ".join(f"{s}://" for s in _DEFAULT_PORTS)
-        raise ValueError(f"broker URL {shown!r}: unsupported scheme {parts.scheme!r} ({known})")
-    if not parts.hostname:
-        raise ValueError(f"broker URL {shown!r}: missing host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"broker URL {shown!r}: unexpected path, query or fragment")
-    return BrokerAddress(
-        host=parts.hostname,
-        port=_port_of(parts, shown, _DEFAULT_PORTS[scheme]),
-        tls=scheme in _TLS_SCHEMES,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-    )
-
-
-def _port_of(parts: SplitResult, shown: str, default: int) -> int:
-    try:
-        port = parts.port
-    except ValueError:
-        port_text = parts.netloc.rpartition(":")[2]
-        raise ValueError(
-            f"broker URL {shown!r}: port {port_text!r} is not a number in 1..65535"
-        ) from None
-    if port is None:
-        return default
-    if port == 0:
-        raise ValueError(f"broker URL {shown!r}: port 0 is not a number in 1..65535")
-    return port
-
-
-def _redact(url: object) -> str:
-    text = str(url)
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return text
-    userinfo, _, hostpart = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    masked = f"{user}:***" if ":" in userinfo else user
-    return f"{scheme}://{masked}@{hostpart}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +113,9 @@ class MqttLink:
         self._session: int | None = None
         self._sessions = 0
         self._down_since: float | None = None
-        self._outage_logged = False
+        self._last_error: str | None = None
+        self._refused = False
+        self._paho_error: str | None = None
         self._started = False
         self._stopped = False
         self._connection_listeners: list[ConnectionListener] = []
@@ -187,9 +139,9 @@ class MqttLink:
         if self._address.username is not None:
             client.username_pw_set(self._address.username, self._address.password)
         if self._address.tls:
-            # Seam for the TLS issue: system CA bundle, hostname checked. Certificates and
-            # client keys come from config later.
-            client.tls_set()
+            # Raises TlsConfigError (a ValueError) at once for an unusable CA, cert or key file:
+            # that is a configuration mistake, not something a retry could fix.
+            client.tls_set_context((self._address.tls_options or TlsOptions()).context())
         # paho annotates these as int but does float arithmetic with them; sub-second
         # backoff matters for tests and for a quick return after a broker restart.
         client.reconnect_delay_set(min_delay=cast(int, min_s), max_delay=cast(int, max_s))
@@ -198,6 +150,7 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_log = self._on_paho_log
         return client
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -237,6 +190,24 @@ class MqttLink:
         logger.info("disconnected from MQTT broker %s", self._address.display())
 
     # -- state -----------------------------------------------------------------------------
+
+    @property
+    def address(self) -> BrokerAddress:
+        """Where the link connects; use `address.display()` in logs (no password)."""
+        return self._address
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the latest connection attempt failed, in words; None once connected.
+
+        E.g. "TLS handshake failed: broker certificate not trusted (unable to get local
+        issuer certificate)" or "broker refused the login: Not authorized; ...".
+        """
+        with self._lock:
+            return self._last_error
+
+    def __repr__(self) -> str:
+        return f"MqttLink({self._address.display()}, connected={self.connected})"
 
     @property
     def connected(self) -> bool:
@@ -290,10 +261,13 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            logger.error(
-                "MQTT broker %s refused the connection: %s", self._address.display(), reason_code
-            )
+            with self._lock:
+                self._refused = True
+            self._report_failure(describe_refusal(str(reason_code)), logging.ERROR)
             return
+        # Connected: paho's own log is not needed again until the connection is lost (and
+        # formatting it for every packet would cost time while an outbox drains).
+        client.on_log = None
         # paho keeps unacknowledged QoS 1 messages and replays them right after this callback
         # returns, ahead of anything published later. Replaying them would duplicate what the
         # Publisher resends from the outbox and could put old rows behind newer ones; drop them
@@ -308,7 +282,8 @@ class MqttLink:
             self._session = self._sessions
             down_for = self._clock.monotonic() - (self._down_since or self._clock.monotonic())
             self._down_since = None
-            self._outage_logged = False
+            self._last_error = None
+            self._paho_error = None
             self._state_changed.notify_all()
             listeners = list(self._connection_listeners)
         for topic, qos in handlers:
@@ -330,11 +305,22 @@ class MqttLink:
         client.publish(self._status_topic, payload, qos=1, retain=True)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this from inside its `except OSError:` around the connect attempt (TCP
+        # connect and TLS handshake), so the exception that failed it is still the current one.
+        message, is_tls = describe_connect_error(sys.exc_info()[1])
+        self._report_failure(message, logging.ERROR if is_tls else logging.WARNING)
+
+    def _report_failure(self, message: str, level: int) -> None:
+        """Log a failed attempt once per distinct reason (later repeats at DEBUG); keep it."""
         with self._lock:
-            first = not self._outage_logged
-            self._outage_logged = True
-        log = logger.warning if first else logger.debug
-        log("MQTT broker %s unreachable; retrying with backoff", self._address.display())
+            repeat = message == self._last_error
+            self._last_error = message
+        logger.log(
+            logging.DEBUG if repeat else level,
+            "MQTT broker %s: %s; retrying with backoff",
+            self._address.display(),
+            message,
+        )
 
     def _on_disconnect(
         self,
@@ -353,7 +339,9 @@ class MqttLink:
             listeners = list(self._connection_listeners)
             stopping = self._stopped
         if not was_connected:
+            self._closed_before_connack(reason_code, stopping)
             return
+        client.on_log = self._on_paho_log
         if stopping:
             logger.debug("MQTT connection closed on stop")
         else:
@@ -363,6 +351,26 @@ class MqttLink:
                 reason_code,
             )
         _notify(listeners, False)
+
+    def _closed_before_connack(self, reason_code: ReasonCode, stopping: bool) -> None:
+        """The broker hung up during the login (e.g. a client certificate refused after a
+        TLS 1.3 handshake): a failure too, unless it only follows a CONNACK refusal."""
+        with self._lock:
+            refused, self._refused = self._refused, False
+            detail, self._paho_error = self._paho_error, None
+        if refused or stopping:
+            return
+        self._report_failure(
+            describe_login_drop(detail, str(reason_code)),
+            logging.ERROR if self._address.tls else logging.WARNING,
+        )
+
+    def _on_paho_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
+        # Installed only while not connected: paho reports a socket error after the TLS
+        # handshake (such as the TLS 1.3 alert refusing our client certificate) only here.
+        if level == mqtt.MQTT_LOG_ERR:
+            with self._lock:
+                self._paho_error = buf
 
     def _on_publish(
         self,

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,13 +49,28 @@ def wait_for_port(port: int, timeout: float) -> bool:
 
 
 class MosquittoBroker:
-    """A Mosquitto process owned by one test. `start()` after `stop()` reuses the port."""
+    """A Mosquitto process owned by one test. `start()` after `stop()` reuses the port.
 
-    def __init__(self, executable: str, workdir: Path, port: int | None = None) -> None:
+    `allow_anonymous=False` and `extra_config` (lines appended to the generated config: more
+    listeners with their TLS files, `password_file`, `acl_file`, ...) are for the security
+    tests; the defaults give the open loopback broker every other test uses.
+    """
+
+    def __init__(
+        self,
+        executable: str,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        allow_anonymous: bool = True,
+        extra_config: Sequence[str] = (),
+    ) -> None:
         self.executable = executable
         self.workdir = workdir
         self.port = port or free_port()
         self.host = HOST
+        self.allow_anonymous = allow_anonymous
+        self.extra_config = list(extra_config)
         self._proc: subprocess.Popen[bytes] | None = None
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "mosquitto.conf"
@@ -70,7 +85,7 @@ class MosquittoBroker:
         return "\n".join(
             [
                 f"listener {self.port} {HOST}",
-                "allow_anonymous true",
+                f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
                 "persistence true",
                 # The default (1000) makes Mosquitto drop QoS 1 messages for a subscriber that
                 # falls behind a node draining its backlog; tests must see every message.
@@ -83,6 +98,7 @@ class MosquittoBroker:
                 "log_type error",
                 "log_type warning",
                 "log_type notice",
+                *self.extra_config,
                 "",
             ]
         )
@@ -156,6 +172,8 @@ class Subscriber:
         *,
         client_id: str = "test-subscriber",
         persistent: bool = False,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.topic_filter = topic_filter
         self._cond = threading.Condition()
@@ -167,6 +185,8 @@ class Subscriber:
             clean_session=not persistent,
             protocol=MQTTProtocolVersion.MQTTv311,
         )
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._client.reconnect_delay_set(1, 1)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe

@@ -1,0 +1,274 @@
+"""How the node reaches and logs in to its broker: address, credentials, TLS.
+
+`broker_settings(site)` combines the config's `mqtt.url`, `mqtt.username`, `mqtt.password`
+(inline, `{env: ...}` or `{file: ...}`) and `mqtt.tls` into one `BrokerAddress` for `MqttLink`.
+The password lives only in `BrokerAddress.password`, which no repr, log line or error message
+shows; `display()` is what logs use.
+
+TLS always verifies the broker's certificate chain (against `ca_file`, or the system CAs).
+`insecure` skips only the host name check, for a lab broker reached by an address that is not
+in its certificate; it never turns verification off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import re
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from edge.config.loader import SiteConfig
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883}
+_TLS_SCHEMES = frozenset({"mqtts"})
+TLS_PORT = _DEFAULT_PORTS["mqtts"]
+
+
+class TlsConfigError(ValueError):
+    """A TLS file cannot be used (missing, unreadable, not PEM, key not matching)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """How to check the broker, and prove who we are, over TLS. Holds paths, never secrets.
+
+    `ca_file` None trusts the system CAs; given, it is the only CA trusted. `cert_file` and
+    `key_file` (PEM, key unencrypted) go together and are only needed when the broker asks for a
+    client certificate.
+    """
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise TlsConfigError("TLS cert_file and key_file go together")
+
+    def context(self) -> ssl.SSLContext:
+        """A client context: chain verified, host name checked unless `insecure`, TLS >= 1.2."""
+        try:
+            ctx = ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH,
+                cafile=str(self.ca_file) if self.ca_file is not None else None,
+            )
+        except (OSError, ValueError) as exc:
+            raise TlsConfigError(f"TLS ca_file {self.ca_file}: {_why(exc)}") from exc
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert_file is not None and self.key_file is not None:
+            try:
+                ctx.load_cert_chain(self.cert_file, self.key_file)
+            except (OSError, ValueError) as exc:
+                raise TlsConfigError(
+                    f"TLS cert_file {self.cert_file} / key_file {self.key_file}: {_why(exc)}"
+                ) from exc
+        # Only the host name check is ever skipped: verify_mode stays CERT_REQUIRED.
+        ctx.check_hostname = not self.insecure
+        return ctx
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"not usable ({getattr(exc, 'reason', None) or exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot read ({exc.strerror})"
+    return f"not usable ({exc})"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where the broker is and how to log in. The password never appears in repr or logs.
+
+    `tls_options` applies when `tls` is true; None then means system CAs, host name checked.
+    """
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_options: TlsOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.tls_options is not None and not self.tls:
+            raise ValueError("tls_options given for a broker address without TLS (tls=False)")
+
+    def display(self) -> str:
+        """The address for logs and errors, without the password."""
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{user}{host}:{self.port}"
+
+
+def broker_settings(site: SiteConfig) -> BrokerAddress:
+    """The broker address for `MqttLink`, from the site config.
+
+    - `mqtt.username` overrides a user name in the URL; a password from `mqtt.password` (read
+      now from inline, env or file) overrides one in the URL.
+    - TLS is on for `mqtts://` URLs or when `mqtt.tls` is given; a `tls:` block on an
+      `mqtt://` URL without a port uses 8883. Files are resolved against the config file.
+
+    Raises SecretError (a ValueError) when a referenced secret cannot be read.
+    """
+    mqtt = site.settings.mqtt
+    address = parse_broker_url(mqtt.url)
+    password = site.mqtt_password()
+    if address.password is not None:
+        logger.warning(
+            "MQTT password for %s is written in mqtt.url; move it to mqtt.password "
+            "(inline, {env: ...} or {file: ...}) so that printing the config cannot show it",
+            address.display(),
+        )
+    tls: TlsOptions | None = None
+    if mqtt.tls is not None:
+        tls = TlsOptions(
+            ca_file=_path(site, mqtt.tls.ca_file),
+            cert_file=_path(site, mqtt.tls.cert_file),
+            key_file=_path(site, mqtt.tls.key_file),
+            insecure=mqtt.tls.insecure,
+        )
+    port = address.port
+    if tls is not None and not address.tls and urlsplit(mqtt.url.strip()).port is None:
+        port = TLS_PORT
+    address = dataclasses.replace(
+        address,
+        port=port,
+        tls=address.tls or tls is not None,
+        username=mqtt.username if mqtt.username is not None else address.username,
+        password=password if password is not None else address.password,
+        tls_options=tls,
+    )
+    _warn_cleartext(address)
+    return address
+
+
+def _path(site: SiteConfig, value: str | None) -> Path | None:
+    return None if value is None else site.resolve(value)
+
+
+def _warn_cleartext(address: BrokerAddress) -> None:
+    if address.tls or address.password is None or _is_loopback(address.host):
+        return
+    logger.warning(
+        "MQTT broker %s: the password is sent without TLS; use mqtts:// or mqtt.tls",
+        address.display(),
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """Parse `mqtt://[user[:password]@]host[:port]`; `tcp://` is an alias, `mqtts://` means TLS.
+
+    Raises ValueError naming the offending part (never echoing the password).
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(
+            f"broker URL {_redact(url)!r} needs a scheme: mqtt://host[:port] or mqtts://host"
+        )
+    parts = urlsplit(url.strip())
+    shown = _redact(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        known = ", ".join(f"{s}://" for s in _DEFAULT_PORTS)
+        raise ValueError(f"broker URL {shown!r}: unsupported scheme {parts.scheme!r} ({known})")
+    if not parts.hostname:
+        raise ValueError(f"broker URL {shown!r}: missing host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"broker URL {shown!r}: unexpected path, query or fragment")
+    return BrokerAddress(
+        host=parts.hostname,
+        port=_port_of(parts, shown, _DEFAULT_PORTS[scheme]),
+        tls=scheme in _TLS_SCHEMES,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+def _port_of(parts: SplitResult, shown: str, default: int) -> int:
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = parts.netloc.rpartition(":")[2]
+        raise ValueError(
+            f"broker URL {shown!r}: port {port_text!r} is not a number in 1..65535"
+        ) from None
+    if port is None:
+        return default
+    if port == 0:
+        raise ValueError(f"broker URL {shown!r}: port 0 is not a number in 1..65535")
+    return port
+
+
+def _redact(url: object) -> str:
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return text
+    userinfo, _, hostpart = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    masked = f"{user}:***" if ":" in userinfo else user
+    return f"{scheme}://{masked}@{hostpart}"
+
+
+def describe_connect_error(exc: BaseException | None) -> tuple[str, bool]:
+    """Words for a failed connection attempt, and whether it is a TLS (not a network) problem."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = getattr(exc, "verify_message", None) or str(exc)
+        if getattr(exc, "verify_code", None) in _NAME_MISMATCH:
+            return f"TLS handshake failed: broker certificate is for another host ({detail})", True
+        return f"TLS handshake failed: broker certificate not trusted ({detail})", True
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}", True
+    if isinstance(exc, TimeoutError):
+        return "unreachable: timed out", False
+    if isinstance(exc, OSError):
+        return f"unreachable: {exc.strerror or exc}", False
+    return "unreachable", False
+
+
+_NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_REFUSAL_HINTS = {
+    # MQTT 3.1.1 CONNACK 4 and 5 as paho names them; Mosquitto answers 5 to a wrong password.
+    "Bad user name or password": "check mqtt.username and mqtt.password",
+    "Not authorized": "wrong mqtt.username or mqtt.password, or this account may not connect",
+}
+_PAHO_RECV_ERROR = "failed to receive on socket: "
+_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
+
+
+def describe_refusal(reason: str) -> str:
+    """Words for a CONNACK refusal, from paho's name of the reason code."""
+    hint = _REFUSAL_HINTS.get(reason)
+    text = f"broker refused the login: {reason}"
+    return f"{text}; {hint}" if hint else text
+
+
+def describe_login_drop(paho_error: str | None, reason: str) -> str:
+    """Words for a connection the broker closed before its CONNACK.
+
+    `paho_error` is what paho logged about the socket, e.g. "failed to receive on socket:
+    [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required (_ssl.c:2580)"
+    when the broker wants a client certificate; `reason` is the disconnect reason code's name.
+    """
+    if not paho_error:
+        return f"connection closed during the login: {reason}"
+    detail = _SSL_SOURCE.sub("", paho_error.removeprefix(_PAHO_RECV_ERROR))
+    return f"connection closed during the login: {detail}"
