@@ -25,8 +25,9 @@ from edge.clock import Clock
 from edge.commands import CommandHandler, Outcome
 from edge.config.loader import ConfigError, SiteConfig, load_config
 from edge.config.model import LiftActions
-from edge.mqtt.link import MqttLink, parse_broker_url
+from edge.mqtt.link import MqttLink
 from edge.mqtt.publisher import Publisher
+from edge.mqtt.security import broker_settings
 from edge.mqtt.topics import Topics
 from edge.parts import build_detector, lifecycle_policy, node_identity, places_of
 from edge.pipeline import Detector
@@ -107,7 +108,7 @@ class Node:
             )  # fmt: skip
 
         return MqttLink(
-            parse_broker_url(settings.mqtt.url),
+            broker_settings(self.site),
             client_id=settings.mqtt.client_id or f"gs-{settings.site.id}-{settings.node.id}",
             status_topic=self.topics.status(),
             online_payload=online,
@@ -139,7 +140,7 @@ class Node:
         log.info(
             "starting node %s/%s: %d cameras, broker %s",
             settings.site.id, settings.node.id, len(self.cameras.captures),
-            parse_broker_url(settings.mqtt.url).display(),
+            self.link.address.display(),
         )  # fmt: skip
         self.link.subscribe(self.topics.cmd_filter(), 1, self.commands.handle)
         self.link.start()

@@ -116,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _wait_for_signal()
     try:
         node = Node(site, SystemClock())
-    except ModelError as exc:
+    except (ModelError, ValueError) as exc:  # a bad model, PEM file or secret
         print(f"{site.path.name} models: {exc}", file=sys.stderr)
         return EXIT_INVALID
     node.start()
