@@ -17,6 +17,7 @@ import cv2
 from edge.alerts.actuators import ActuatorDriver
 from edge.alerts.evidence import SnapshotStore, annotate
 from edge.alerts.ids import UlidFactory
+from edge.alerts.lifecycle import LifecyclePolicy
 from edge.alerts.manager import AlertManager
 from edge.alerts.outbox import Outbox
 from edge.alerts.store import AlertStore
@@ -25,12 +26,20 @@ from edge.clock import Clock
 from edge.commands import CommandHandler, Outcome
 from edge.config.loader import ConfigError, SiteConfig, load_config
 from edge.config.model import LiftActions
+from edge.messages import AlertEvent
 from edge.mqtt.link import MqttLink
 from edge.mqtt.publisher import Publisher
 from edge.mqtt.security import broker_settings
 from edge.mqtt.topics import Topics
-from edge.parts import build_detector, lifecycle_policy, node_identity, places_of
+from edge.parts import (
+    build_detector,
+    lifecycle_policy,
+    node_identity,
+    places_of,
+    sensor_places,
+)
 from edge.pipeline import Detector
+from edge.sensors.hub import SensorHub
 from edge.status import camera_state_payload, status_payload
 from edge.worker import DetectionWorker
 
@@ -85,7 +94,12 @@ class Node:
             snapshots=SnapshotStore(storage / "snapshots"),
             new_id=UlidFactory(clock),
             store=self.store,
-            policy=lifecycle_policy(site, self.cameras.first_frame_after),
+        )
+        self.sensors = SensorHub(
+            [s for s in settings.sensors if s.enabled], clock, self._sensor_events
+        )
+        self.manager.reconfigure(
+            places_of(settings), sensor_places(settings), self._policy(site), rebase=False
         )
         self.actuators = ActuatorDriver(lift_actions(site), self.topics, self.sink, clock)
         self.manager.add_listener(self.actuators)
@@ -96,6 +110,13 @@ class Node:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
+    def _policy(self, site: SiteConfig) -> LifecyclePolicy:
+        return lifecycle_policy(site, self.cameras.first_frame_after, self.sensors.first_heard)
+
+    def _sensor_events(self, events: list[AlertEvent]) -> None:
+        # Called on the MQTT network thread or a Modbus poller; the manager is thread-safe.
+        self.manager.handle(events)
+
     def _build_link(self) -> MqttLink:
         settings = self.site.settings
         clock = self.clock
@@ -104,7 +125,7 @@ class Node:
             return status_payload(
                 settings.site.id, settings.site.name, settings.node.id, online=True,
                 ts=clock.now(), started_at=self.started_at, cameras=len(settings.cameras),
-                sensors=0,
+                sensors=len(settings.sensors),
             )  # fmt: skip
 
         return MqttLink(
@@ -132,7 +153,7 @@ class Node:
             self.manager,
             self.clock,
             on_camera_state=self.publish_camera_state,
-            housekeeping=[self.manager.tick],
+            housekeeping=[self.manager.tick, lambda: self.sensors.check(self.clock.monotonic())],
         )
 
     def start(self) -> None:
@@ -143,9 +164,12 @@ class Node:
             self.link.address.display(),
         )  # fmt: skip
         self.link.subscribe(self.topics.cmd_filter(), 1, self.commands.handle)
+        for topic in self.sensors.mqtt_topics():
+            self.link.subscribe(topic, 1, self.sensors.handle_mqtt)
         self.link.start()
         self.publisher.start()
         self.worker.start()
+        self.sensors.start()
         self.cameras.start()
 
     def stop(self, drain_timeout_s: float = 2.0) -> None:
@@ -153,6 +177,7 @@ class Node:
             return
         self._stopped.set()
         self.cameras.stop()
+        self.sensors.stop()
         self.worker.stop()
         self.publisher.stop(drain_timeout_s)
         self.link.stop()
@@ -173,13 +198,13 @@ class Node:
             self.site = new
             self.cameras = self.cameras.rebuilt(new, detector)
             self.manager.reconfigure(
-                places_of(new.settings), {}, lifecycle_policy(new, self.cameras.first_frame_after)
+                places_of(new.settings), sensor_places(new.settings), self._policy(new)
             )
             self.actuators.actions = lift_actions(new)
             self.worker = self._build_worker()
             self.worker.start()
             self.cameras.start()
-        note = " (mqtt and storage changes apply at the next restart)"
+        note = " (mqtt, storage and sensor changes apply at the next restart)"
         log.info("config reloaded from %s", new.path)
         return Outcome(True, f"reloaded {len(new.settings.cameras)} cameras{note}")
 

@@ -203,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # pymodbus logs an ERROR for every refused connection; the poller reports outages itself.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

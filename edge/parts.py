@@ -52,19 +52,44 @@ def places_of(settings: Settings) -> dict[str, Place]:
     }
 
 
+def sensor_places(settings: Settings) -> dict[str, Place]:
+    return {
+        s.id: Place(grid=s.grid, text=s.location, building=s.building, floor=s.floor,
+                    lon=s.lon, lat=s.lat)
+        for s in settings.sensors
+    }  # fmt: skip
+
+
 def lifecycle_policy(
-    site: SiteConfig, first_frame: Callable[[str], float | None]
+    site: SiteConfig,
+    first_frame: Callable[[str], float | None],
+    first_heard: Callable[[str], float | None] = lambda _s: None,
 ) -> LifecyclePolicy:
     """Alert timings from the config, and how long a restored alert waits for its rule."""
     settings = site.settings
     cameras = {c.id: c for c in settings.cameras}
+    sensors = {s.id: s for s in settings.sensors}
+
+    def sensor_deadline(r: AlertRecord, start: float) -> float:
+        sensor = sensors.get(r.sensor_id or "")
+        if sensor is None or not sensor.enabled:
+            return start
+        heard = first_heard(sensor.id)
+        if heard is None:
+            return math.inf  # silence never clears anything, as for cameras
+        # The first message after a restart carries the device's whole state: anything still
+        # true is raised again (after the minimum duration, for levels) and adopted.
+        hold = (sensor.thresholds.min_duration_s or 0.0) if sensor.thresholds else 0.0
+        return heard + hold + 5.0
 
     def restore_deadline(r: AlertRecord, start: float) -> float:
+        if r.sensor_id is not None:
+            return sensor_deadline(r, start)
         cam = cameras.get(r.camera_id or "")
         if r.camera_id is not None and (cam is None or not cam.enabled):
             return start  # the camera is gone from the config: nothing can confirm it
         if cam is None:
-            return start + 3600.0  # sensors report at least hourly
+            return start
         if r.kind is AlertKind.CAMERA_OFFLINE:
             return start + cam.offline_after_s + 5.0
         zone = next((z for z in cam.zones if z.id == r.zone_id), None)

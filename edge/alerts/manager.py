@@ -115,12 +115,15 @@ class AlertManager:
         places: Mapping[str, Place],
         sensor_places: Mapping[str, Place],
         policy: LifecyclePolicy,
+        *,
+        rebase: bool = True,
     ) -> None:
-        """New config, new rules: open alerts wait to be confirmed by the new rules."""
+        """New config; with `rebase`, new rules: open alerts wait to be confirmed again."""
         with self._lock:
             self._places = Places(places, sensor_places)
             self.lifecycle.policy = policy
-            self.lifecycle.rebase()
+            if rebase:
+                self.lifecycle.rebase()
 
     def tick(self) -> list[JsonDict]:
         """Escalate unacknowledged alerts; clear restored ones no rule confirmed in time."""

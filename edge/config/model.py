@@ -12,6 +12,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.config.secrets import Secret
+from edge.config.sensors import Sensor, sensor_list_problems
 from edge.messages import Category, Severity
 from edge.rules.geometry import polygon_problem
 
@@ -407,6 +408,16 @@ class Settings(StrictModel):
     storage: Storage = Field(default_factory=Storage)
     alerts: Alerts = Field(default_factory=Alerts)
     cameras: list[Camera] = Field(default_factory=list)
+    sensors: list[Sensor] = Field(
+        default_factory=list, description="Smoke, gas and CO detectors (MQTT or Modbus TCP)."
+    )
+
+    @model_validator(mode="after")
+    def _sensor_list(self) -> Self:
+        problems = sensor_list_problems(self.sensors)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def topic_prefix(self) -> str:

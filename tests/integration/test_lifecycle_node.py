@@ -87,13 +87,8 @@ def platform(broker: MosquittoBroker) -> Iterator[Subscriber]:
 
 
 def send(broker: MosquittoBroker, command: str, payload: bytes | dict[str, object]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="platform-cmd")
-    client.connect(broker.host, broker.port)
-    client.loop_start()
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    client.publish(f"{PREFIX}/cmd/{command}", body, qos=1).wait_for_publish(5)
-    client.loop_stop()
-    client.disconnect()
+    _raw(broker, f"{PREFIX}/cmd/{command}", body)
 
 
 def response(request_id: str) -> object:
@@ -228,3 +223,43 @@ def test_events_logged_before_kill_9_all_arrive_after_restart(
 def _status(msgs: list[Received]) -> str | None:
     states = [json.loads(m.payload)["state"] for m in msgs if m.topic == f"{PREFIX}/status"]
     return states[-1] if states else None
+
+
+def test_zigbee_smoke_detector_through_the_node(site: Site, platform: Subscriber) -> None:
+    site.write()  # no cameras at all: a sensors-only node
+    text = site.path.read_text(encoding="utf-8").replace("cameras:\n", "cameras: []\n")
+    text += (
+        "sensors:\n"
+        "  - {id: smoke-1, kind: smoke, location: 5号楼 2单元 1楼, grid: A-05,\n"
+        "     mqtt: {topic: zigbee2mqtt/smoke-1, format: zigbee2mqtt}}\n"
+    )
+    site.path.write_text(text, encoding="utf-8")
+    node = site.start()
+    try:
+        assert platform.wait_for(lambda m: _status(m) == "online", 30), node.text()
+        time.sleep(1.0)  # the node subscribes on connect
+        publish = lambda body: _raw(site.broker, "zigbee2mqtt/smoke-1", body)  # noqa: E731
+        publish(b'{"smoke": false, "battery": 90, "linkquality": 120}')
+        publish(b"{definitely not json")
+        publish(b'{"smoke": true, "battery": 90, "linkquality": 118}')
+        assert platform.wait_for(find(kind="smoke", event="raised"), 20), node.text()
+        publish(b'{"smoke": false, "battery": 90, "linkquality": 118}')
+        assert platform.wait_for(find(kind="smoke", event="cleared"), 20), node.text()
+        _raw(site.broker, "zigbee2mqtt/smoke-1/availability", b'{"state": "offline"}')
+        assert platform.wait_for(find(kind="sensor_offline", event="raised"), 20), node.text()
+        smoke = next(a for a in alert_events(platform.messages) if a["kind"] == "smoke")
+        assert smoke["grid"] == "A-05" and smoke["source"]["sensor"] == "smoke-1"
+        assert node.proc.poll() is None  # the malformed payload cost nothing
+    finally:
+        node.end()
+    for a in alert_events(platform.messages):
+        validate("alert", a)
+
+
+def _raw(broker: MosquittoBroker, topic: str, body: bytes) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-publisher")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    client.publish(topic, body, qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
