@@ -146,10 +146,11 @@ class AlertManager:
         payload = alert_payload(
             self._node, self._places.of(record), record, event, self._clock.now()
         )
-        self._sink.deliver(self._topics.alert(record.kind.value), json.dumps(payload).encode())
+        text = json.dumps(payload, ensure_ascii=False)
+        self._sink.deliver(self._topics.alert(record.kind.value), text.encode())
         # Disk state follows the outbox: a crash in between re-sends, never loses.
         if self._store is not None:
-            self._store.save(record)
+            self._store.save(record, text, self._clock.now())
         log.info(
             "alert %s %s %s camera=%s zone=%s sensor=%s seq=%d",
             record.kind.value,

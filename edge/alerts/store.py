@@ -115,17 +115,57 @@ class AlertStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, active INTEGER NOT NULL,"
-                " closed REAL, record TEXT NOT NULL)"
+                " closed REAL, record TEXT NOT NULL, payload TEXT, kind TEXT, state TEXT,"
+                " camera TEXT, updated REAL)"
             )
         except sqlite3.DatabaseError as exc:
             raise OSError(f"cannot open the alert store {path}: {exc}") from exc
 
-    def save(self, record: AlertRecord) -> None:
+    def save(self, record: AlertRecord, payload: str | None = None, updated: float = 0.0) -> None:
+        """Store the record and, for the API, the last payload published for it."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO alerts (id, active, closed, record) VALUES (?, ?, ?, ?)",
-                (record.id, int(record.active), record.closed_wall, to_json(record)),
-            )
+                "INSERT OR REPLACE INTO alerts (id, active, closed, record, payload, kind, state,"
+                " camera, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.id, int(record.active), record.closed_wall, to_json(record), payload,
+                 record.kind.value, record.state, record.camera_id, updated),
+            )  # fmt: skip
+
+    def query(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        camera: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 200,
+    ) -> list[str]:
+        """Last payloads (JSON text) of matching alerts, most recently updated first."""
+        clauses: list[str] = ["payload IS NOT NULL"]
+        args: list[str | float] = []
+        for column, value in (("state", state), ("kind", kind), ("camera", camera)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            clauses.append("updated >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append("updated <= ?")
+            args.append(until)
+        where = " AND ".join(clauses)
+        sql = f"SELECT payload FROM alerts WHERE {where} ORDER BY updated DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (*args, limit)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def payload(self, alert_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT payload FROM alerts WHERE id = ?", (alert_id,)
+            ).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     def load_active(self) -> list[AlertRecord]:
         with self._lock:

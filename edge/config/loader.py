@@ -79,6 +79,10 @@ class SiteConfig:
         """The broker password, read now from where the config says (checked at load)."""
         return resolve_secret(self.settings.mqtt.password, self.base_dir)
 
+    def api_token(self) -> str | None:
+        """The API's bearer token, read now from where the config says (checked at load)."""
+        return resolve_secret(self.settings.api.token, self.base_dir)
+
     def camera_source(self, camera: Camera) -> str:
         """The source as OpenCV should open it: file paths resolved against the config."""
         if is_file_source(camera.source):
@@ -213,18 +217,21 @@ def _security_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIss
     file = site.path.name
     issues = []
     mqtt = site.settings.mqtt
-    try:
-        resolve_secret(mqtt.password, site.base_dir)
-    except SecretError as exc:
-        loc: Loc = ("mqtt", "password")
-        issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), str(exc)))
+    for loc, secret in (
+        (("mqtt", "password"), mqtt.password),
+        (("api", "token"), site.settings.api.token),
+    ):
+        try:
+            resolve_secret(secret, site.base_dir)
+        except SecretError as exc:
+            issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), str(exc)))
     if mqtt.tls is not None:
         for name in ("ca_file", "cert_file", "key_file"):
             value = getattr(mqtt.tls, name)
             if value is not None and not site.resolve(value).is_file():
-                loc = ("mqtt", "tls", name)
+                where: Loc = ("mqtt", "tls", name)
                 msg = f"file not found: {site.resolve(value)}"
-                issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), msg))
+                issues.append(ConfigIssue(file, _line_of(root, where), format_path(where), msg))
     return issues
 
 

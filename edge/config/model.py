@@ -149,6 +149,24 @@ class Models(StrictModel):
         return {name: cat for cat, names in self.classes.items() for name in names}
 
 
+class Api(StrictModel):
+    enabled: bool = Field(True, description="Serve the HTTP API and the pages from `edge run`.")
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address to listen on; loopback unless you mean to expose it.",
+    )
+    port: int = Field(8080, ge=1, le=65535, description="TCP port.")
+    token: Secret | None = Field(
+        None,
+        description="Bearer token for writes (config, zones, acknowledge...): inline, "
+        "{env: NAME} or {file: PATH}. Without one, writes are refused.",
+    )
+    protect_reads: bool = Field(
+        False, description="Require the token for reads too (status, alerts, pictures)."
+    )
+
+
 class Alerts(StrictModel):
     escalate_after_s: float = Field(
         300.0,
@@ -407,6 +425,7 @@ class Settings(StrictModel):
     models: Models = Field(default_factory=Models)
     storage: Storage = Field(default_factory=Storage)
     alerts: Alerts = Field(default_factory=Alerts)
+    api: Api = Field(default_factory=Api)
     cameras: list[Camera] = Field(default_factory=list)
     sensors: list[Sensor] = Field(
         default_factory=list, description="Smoke, gas and CO detectors (MQTT or Modbus TCP)."
