@@ -1,7 +1,8 @@
 """Command line: `edge check-config | run | replay | demo | models`.
 
-This is the program's edge: the only place that reads environment variables, parses
-arguments and decides exit codes. Logs go to stderr; replay's alerts go to stdout.
+This is the program's edge: it parses arguments, reads the GRID_* environment variables and
+decides exit codes (config secrets may name other variables: edge/config/secrets.py).
+Logs go to stderr; replay's alerts go to stdout.
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _wait_for_signal()
     try:
         node = Node(site, SystemClock())
-    except (ModelError, ValueError) as exc:  # a bad model, PEM file or secret
-        print(f"{site.path.name} models: {exc}", file=sys.stderr)
+    except (ModelError, ValueError, OSError) as exc:  # model, PEM file, secret, storage
+        print(f"{site.path.name}: cannot start: {exc}", file=sys.stderr)
         return EXIT_INVALID
     node.start()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,6 +80,8 @@ class CommandHandler:
             body = self._parse(payload)
             request_id = _text(body, "request_id", required=False)
             outcome = self._dispatch(command, body)
+            if outcome is None:
+                return  # answered later, from another thread
         except CommandError as exc:
             self.counters["rejected"] += 1
             log.warning("command %s on %s refused: %s", command, topic, exc)
@@ -101,7 +104,7 @@ class CommandHandler:
             raise CommandError("payload must be a JSON object")
         return body
 
-    def _dispatch(self, command: str, body: dict[str, object]) -> Outcome:
+    def _dispatch(self, command: str, body: dict[str, object]) -> Outcome | None:
         if command in ("ack", "release", "resolve"):
             alert_id = _text(body, "alert_id", required=True)
             assert alert_id is not None
@@ -114,7 +117,10 @@ class CommandHandler:
             result = self._manager.command(command, alert_id, actor)
             return Outcome(result.ok, result.message, alert_id)
         if command == "reload":
-            return self._reload()
+            # Rebuilding cameras (maybe a model) takes seconds: not on the network thread,
+            # which must keep acknowledging messages meanwhile. The reply comes when done.
+            threading.Thread(target=self._reload_and_reply, args=(body,), daemon=True).start()
+            return None
         if command == "snapshot":
             camera = _text(body, "camera", required=True)
             assert camera is not None
@@ -122,6 +128,15 @@ class CommandHandler:
         raise CommandError(
             f"unknown command {command!r}; known: ack, release, resolve, reload, snapshot"
         )
+
+    def _reload_and_reply(self, body: dict[str, object]) -> None:
+        request_id = body.get("request_id")
+        try:
+            outcome = self._reload()
+        except Exception as exc:
+            log.exception("reload failed")
+            outcome = Outcome(False, f"internal error: {type(exc).__name__}")
+        self._respond("reload", request_id if isinstance(request_id, str) else None, outcome)
 
     def _respond(self, command: str, request_id: str | None, outcome: Outcome) -> None:
         body = {

@@ -1,8 +1,8 @@
 """The one detection worker: takes each camera's latest frame when it is due and judges it.
 
 One thread for all cameras keeps inference serial (two cores are better spent on one model
-run at a time with two intra-op threads) and keeps the rules and the alert manager
-single-threaded, so they need no locks.
+run at a time with two intra-op threads) and keeps the zone rules single-threaded, so they
+need no locks. The alert manager is shared with the MQTT and sensor threads and locks itself.
 """
 
 from __future__ import annotations

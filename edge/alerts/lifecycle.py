@@ -25,6 +25,7 @@ from edge.messages import AlertEvent, AlertKind, Box, Severity, Transition
 _ORDER = [Severity.INFO, Severity.WARNING, Severity.MAJOR, Severity.CRITICAL]
 _BY_PLACE = {AlertKind.ILLEGAL_PARKING, AlertKind.FIRE_LANE_BLOCKED}
 COMMANDS = ("ack", "release", "resolve")
+SENSOR_KEY_PREFIX = "sensor/"  # edge/sensors/rules.py keys its conditions sensor/{id}/{what}
 
 
 def _bump(s: Severity) -> Severity:
@@ -85,13 +86,18 @@ class Lifecycle:
             self._by_id[r.id] = r
             self._restored.append(r)
 
-    def rebase(self) -> None:
-        """The rules were rebuilt (config reload): every active alert must be confirmed again
-        by the new rules within its restore window, or it clears."""
-        self._by_key.clear()
-        self._suppressed.clear()
-        self._restored = []
-        self.restore(self.active())
+    def rebase(self, rebuilt: Callable[[AlertRecord], bool]) -> None:
+        """Some rules were rebuilt (config reload): their active alerts must be confirmed again
+        by the new rules within their restore window, or they clear. Alerts of rules that
+        carry on (sensors) keep their keys."""
+        for key, r in list(self._by_key.items()):
+            if rebuilt(r):
+                del self._by_key[key]
+                r.restored = True
+                self._restored.append(r)
+        # New rules number their conditions afresh: an old key of theirs means nothing now.
+        for key in [k for k in self._suppressed if not k.startswith(SENSOR_KEY_PREFIX)]:
+            del self._suppressed[key]
         self._started = self._clock.monotonic()
 
     # --- rule verdicts -------------------------------------------------------------------

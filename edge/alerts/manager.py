@@ -72,6 +72,7 @@ class AlertManager:
         self._store = store
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
+        self._next_prune = 0.0
         self.lifecycle = Lifecycle(policy or LifecyclePolicy(), clock)
         if store is not None:
             self.lifecycle.restore(store.load_active())
@@ -123,12 +124,18 @@ class AlertManager:
             self._places = Places(places, sensor_places)
             self.lifecycle.policy = policy
             if rebase:
-                self.lifecycle.rebase()
+                # Only the camera side is rebuilt by a reload; sensor rules carry on.
+                self.lifecycle.rebase(lambda r: r.camera_id is not None)
 
     def tick(self) -> list[JsonDict]:
         """Escalate unacknowledged alerts; clear restored ones no rule confirmed in time."""
         with self._lock:
-            return [self._publish(r, name) for r, name in self.lifecycle.on_tick()]
+            out = [self._publish(r, name) for r, name in self.lifecycle.on_tick()]
+            now = self._clock.monotonic()
+            if self._store is not None and now >= self._next_prune:
+                self._next_prune = now + 3600.0
+                self._store.prune(self._clock.now())
+            return out
 
     def _snapshot(self, record: AlertRecord, frame: Frame) -> Evidence | None:
         if self._snapshots is None:

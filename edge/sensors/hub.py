@@ -231,9 +231,12 @@ class SensorHub:
         For restored alerts: once a sensor has spoken, its rules have seen its state and have
         re-raised whatever is still true (zigbee2mqtt sends the device's whole cached state).
         """
-        with self._lock:
-            rules = self._rules.get(sensor_id)
-            return rules.first_heard if rules is not None else None
+        # No lock on purpose: the alert manager asks this while holding its own lock, and the
+        # hub calls the manager while holding this one; taking both in opposite orders could
+        # deadlock. A dict lookup and an attribute read are atomic, and `first_heard` is set
+        # once, from None to a float.
+        rules = self._rules.get(sensor_id)
+        return rules.first_heard if rules is not None else None
 
     @property
     def counters(self) -> SensorCounters:

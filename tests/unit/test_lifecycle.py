@@ -190,3 +190,21 @@ def test_a_restored_alert_nobody_confirms_clears_at_its_deadline(tmp_path: Path)
     (cleared,) = after.manager.tick()
     assert (cleared["id"], cleared["event"]) == (first_id(before), "cleared")
     assert cleared["detail"] == {"cleared_reason": "not_confirmed_after_restart"}
+
+
+def test_reload_rebuilds_camera_rules_but_keeps_sensor_alarms(world: World) -> None:
+    smoke = AlertEvent("sensor/smoke-1/smoke", AlertKind.SMOKE, Transition.RAISED,
+                       Severity.CRITICAL, started=100, ts=100, sensor_id="smoke-1")  # fmt: skip
+    world.manager.handle([smoke, ev(Transition.RAISED, "cam/lane/1", 100)])
+    world.manager.reconfigure(
+        {"cam": Place()}, {}, LifecyclePolicy(restore_deadline=lambda r, s: s + 5)
+    )
+    world.clock.advance(10)
+    # The camera alert was not confirmed by the new rules in time; the smoke alarm carries on.
+    assert [(e["kind"], e["event"]) for e in world.manager.tick()] == [
+        ("fire_lane_blocked", "cleared")
+    ]
+    still = world.manager.handle([AlertEvent(
+        "sensor/smoke-1/smoke", AlertKind.SMOKE, Transition.UPDATED, Severity.CRITICAL,
+        started=100, ts=110, sensor_id="smoke-1")])  # fmt: skip
+    assert [(e["event"], e["seq"]) for e in still] == [("updated", 2)]
