@@ -21,6 +21,9 @@ from edge.alerts.lifecycle import LifecyclePolicy
 from edge.alerts.manager import AlertManager
 from edge.alerts.outbox import Outbox
 from edge.alerts.store import AlertStore
+from edge.api.app import create_app
+from edge.api.backend import LiveBackend
+from edge.api.server import ApiServer
 from edge.cameras import CameraSet
 from edge.clock import Clock
 from edge.commands import CommandHandler, Outcome
@@ -107,6 +110,7 @@ class Node:
             self.manager, self.topics, self.sink, clock, reload=self.reload, snapshot=self.snapshot
         )
         self.worker = self._build_worker()
+        self.api: ApiServer | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
@@ -171,11 +175,20 @@ class Node:
         self.worker.start()
         self.sensors.start()
         self.cameras.start()
+        self._start_api()
+
+    def _start_api(self) -> None:
+        api = self.site.settings.api
+        if api.enabled:
+            self.api = ApiServer(create_app(LiveBackend(self)), api.host, api.port)
+            self.api.start()
 
     def stop(self, drain_timeout_s: float = 2.0) -> None:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.api is not None:
+            self.api.stop()
         self.cameras.stop()
         self.sensors.stop()
         self.worker.stop()

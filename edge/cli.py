@@ -122,7 +122,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     node.start()
     try:
-        stop.wait(args.duration) if args.duration else stop.wait()
+        # Wake regularly: a signal handled while another thread holds the GIL only sets the
+        # event, and a main thread asleep in an untimed wait would not see it promptly.
+        deadline = args.duration
+        waited = 0.0
+        while not stop.wait(1.0):
+            waited += 1.0
+            if deadline and waited >= deadline:
+                break
     finally:
         node.stop()
     return EXIT_OK

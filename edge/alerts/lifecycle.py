@@ -82,6 +82,9 @@ class Lifecycle:
 
     def restore(self, records: list[AlertRecord]) -> None:
         for r in records:
+            # The event after the last saved one may already be in the outbox (a crash between
+            # the two writes): skip its number so (id, seq) never names two different events.
+            r.seq += 1
             r.restored = True
             self._by_id[r.id] = r
             self._restored.append(r)

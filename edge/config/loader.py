@@ -269,6 +269,14 @@ def load_config(
         ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigIssue(str(path), None, "", "is not UTF-8 text")]) from exc
+    return check_text(text, path, models_dir=models_dir, check_files=check_files)
+
+
+def check_text(
+    text: str, path: Path, *, models_dir: Path | None = None, check_files: bool = True
+) -> SiteConfig:
+    """Validate config text as if it were the file at `path` (relative paths resolve beside
+    it); the HTTP API checks a proposed config this way before writing it."""
     settings, root = parse_settings(text, path.name)
     site = SiteConfig(settings=settings, path=path.resolve(), models_dir_override=models_dir)
     if check_files:
