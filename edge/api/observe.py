@@ -30,8 +30,9 @@ def _cameras(node: Node) -> list[dict[str, Any]]:
     for cam in node.site.settings.cameras:
         stats = node.cameras.capture_stats(cam.id) if cam.enabled else None
         last = stats.last_frame_ts if stats else None
-        online = bool(stats and stats.connected and last is not None)
-        online = online and last is not None and now - last < cam.offline_after_s
+        # By the last frame only: a looped file or a reconnecting stream is briefly not
+        # "connected" between two frames without being offline.
+        online = last is not None and now - last < cam.offline_after_s
         wall = _wall(node, last)
         out.append({
             "id": cam.id, "location": cam.location, "grid": cam.grid, "enabled": cam.enabled,
