@@ -20,7 +20,8 @@ from edge.alerts.ids import UlidFactory
 from edge.alerts.lifecycle import LifecyclePolicy
 from edge.alerts.manager import AlertManager
 from edge.alerts.outbox import Outbox
-from edge.alerts.store import AlertStore
+from edge.alerts.payload import JsonDict
+from edge.alerts.store import AlertRecord, AlertStore
 from edge.api.app import create_app
 from edge.api.backend import LiveBackend
 from edge.api.server import ApiServer
@@ -35,7 +36,7 @@ from edge.mqtt.publisher import Publisher
 from edge.mqtt.security import broker_settings
 from edge.mqtt.topics import Topics
 from edge.parts import (
-    build_detector,
+    build_detection,
     lifecycle_policy,
     node_identity,
     places_of,
@@ -44,6 +45,8 @@ from edge.parts import (
 from edge.pipeline import Detector
 from edge.sensors.hub import SensorHub
 from edge.status import camera_state_payload, status_payload
+from edge.verify.feedback import save_feedback
+from edge.verify.runtime import LiftVerifier
 from edge.worker import DetectionWorker
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,8 @@ class Node:
             self.outbox, self.link, clock=clock, window=settings.mqtt.max_inflight
         )
         self.store = AlertStore(storage / "alerts.sqlite3")
-        self.cameras = CameraSet(site, clock, detector or build_detector(site))
+        detection = (detector, None) if detector is not None else build_detection(site)
+        self.cameras = CameraSet(site, clock, *detection)
         self.manager = AlertManager(
             node_identity(settings),
             places_of(settings),
@@ -106,6 +110,7 @@ class Node:
         )
         self.actuators = ActuatorDriver(lift_actions(site), self.topics, self.sink, clock)
         self.manager.add_listener(self.actuators)
+        self.manager.add_listener(self._verifier_feedback)
         self.commands = CommandHandler(
             self.manager, self.topics, self.sink, clock, reload=self.reload, snapshot=self.snapshot
         )
@@ -113,6 +118,18 @@ class Node:
         self.api: ApiServer | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+
+    def _verifier_feedback(self, record: AlertRecord, payload: JsonDict) -> None:
+        """A lift alarm the platform released is a labelled negative for the next training,
+        one it resolved (handled on site) a confirmed e-bike."""
+        verifier = self.cameras.verifier
+        label = {"released": "other", "resolved": "ebike"}.get(str(payload["event"]))
+        crop_id = record.detail.get("crop_id")
+        if not isinstance(verifier, LiftVerifier) or label is None or not isinstance(crop_id, str):
+            return
+        crop = verifier.crops.load(crop_id) if verifier.crops else None
+        if crop is not None:
+            save_feedback(crop, label, self.site.storage_dir / "verifier" / "feedback")
 
     def _policy(self, site: SiteConfig) -> LifecyclePolicy:
         return lifecycle_policy(site, self.cameras.first_frame_after, self.sensors.first_heard)
@@ -204,12 +221,13 @@ class Node:
             new = load_config(self.site.path, models_dir=self.site.models_dir_override)
         except ConfigError as exc:
             return Outcome(False, "config refused, running one kept:\n" + str(exc))
-        detector = build_detector(new) if new.settings.models != self.site.settings.models else None
+        changed = new.settings.models != self.site.settings.models
+        detection = build_detection(new) if changed else None
         with self._lock:
             self.cameras.stop()
             self.worker.stop()
             self.site = new
-            self.cameras = self.cameras.rebuilt(new, detector)
+            self.cameras = self.cameras.rebuilt(new, detection)
             self.manager.reconfigure(
                 places_of(new.settings), sensor_places(new.settings), self._policy(new)
             )

@@ -6,7 +6,7 @@ from edge.clock import Clock
 from edge.config.loader import SiteConfig
 from edge.messages import Frame
 from edge.parts import motion_gate_for
-from edge.pipeline import CameraPipeline, Detector
+from edge.pipeline import CameraPipeline, Detector, Verifier
 from edge.rules.health import CameraHealth
 from edge.video.capture import CameraCapture, CaptureStats
 from edge.video.slot import LatestFrameSlot
@@ -14,23 +14,29 @@ from edge.worker import CameraRuntime
 
 
 class CameraSet:
-    def __init__(self, site: SiteConfig, clock: Clock, detector: Detector) -> None:
+    def __init__(
+        self, site: SiteConfig, clock: Clock, detector: Detector, verifier: Verifier | None = None
+    ) -> None:
         self.detector = detector
+        self.verifier = verifier
         self.runtimes: list[CameraRuntime] = []
         self.captures: list[CameraCapture] = []
         for cam in (c for c in site.settings.cameras if c.enabled):
             slot = LatestFrameSlot()
             pipeline = CameraPipeline(
-                cam, detector, gate=motion_gate_for(cam), timer=clock.monotonic
+                cam, detector, gate=motion_gate_for(cam), timer=clock.monotonic, verifier=verifier
             )
             health = CameraHealth(cam.id, cam.offline_after_s, clock.monotonic())
             self.runtimes.append(CameraRuntime(pipeline, slot, health, 1.0 / cam.detect_fps))
             self.captures.append(CameraCapture(cam.id, site.camera_source(cam), slot, clock))
         self._clock = clock
 
-    def rebuilt(self, site: SiteConfig, detector: Detector | None) -> CameraSet:
-        """A fresh set for a new config, keeping the detector unless the model changed."""
-        return CameraSet(site, self._clock, detector or self.detector)
+    def rebuilt(
+        self, site: SiteConfig, detection: tuple[Detector, Verifier | None] | None
+    ) -> CameraSet:
+        """A fresh set for a new config, keeping the detector unless the models changed."""
+        detector, verifier = detection or (self.detector, self.verifier)
+        return CameraSet(site, self._clock, detector, verifier)
 
     def start(self) -> None:
         for capture in self.captures:

@@ -24,6 +24,7 @@ from edge.demo import run_demo
 from edge.detect.onnx_yolo import ModelError, inspect_model
 from edge.parts import build_detector
 from edge.replay import replay
+from edge.verify.cli import register as register_verifier_commands
 from edge.video.source import VideoSourceError
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     mi = msub.add_parser("info", help="input size and class names of an ONNX model")
     mi.add_argument("file")
     mi.set_defaults(func=cmd_models_info)
+    register_verifier_commands(msub)
     return p
 
 

@@ -13,19 +13,41 @@ from edge.config.model import Camera, Settings, ZoneKind
 from edge.detect.onnx_yolo import OnnxYoloDetector
 from edge.messages import AlertKind
 from edge.pipeline import low_floor
+from edge.verify.feedback import CropStore
+from edge.verify.model_file import VerifierModel
+from edge.verify.runtime import LiftVerifier
 from edge.video.motion import MotionGate
 
 
 def build_detector(site: SiteConfig) -> OnnxYoloDetector:
+    return build_detection(site)[0]
+
+
+def build_detection(site: SiteConfig) -> tuple[OnnxYoloDetector, LiftVerifier | None]:
+    """The shared detector and, when configured, the lift verifier reading its features."""
     models = site.settings.models
+    model = VerifierModel.load(site.resolve(models.verifier)) if models.verifier else None
     floors = [low_floor(c) for c in site.settings.cameras]
-    return OnnxYoloDetector(
+    detector = OnnxYoloDetector(
         site.detector_path,
         models.class_map(),
         threads=models.threads,
         # Low enough for the tracker's second association stage (partly hidden objects).
         conf_threshold=min(floors, default=0.1),
+        feature_outputs=model.spec.map_names if model else (),
     )
+    if model is None:
+        return detector, None
+    thresholds = {
+        (c.id, z.id): z.verifier_threshold
+        for c in site.settings.cameras
+        for z in c.zones
+        if z.verifier_threshold is not None
+    }
+    crops = CropStore(
+        site.storage_dir / "verifier" / "crops", site.settings.storage.verifier_crops_max
+    )
+    return detector, LiftVerifier(model, detector, thresholds=thresholds, crops=crops)
 
 
 def motion_gate_for(camera: Camera) -> MotionGate | None:

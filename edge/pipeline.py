@@ -20,6 +20,14 @@ class Detector(Protocol):
     def detect(self, image: Image) -> list[Detection]: ...
 
 
+class Verifier(Protocol):
+    """Judges the lift zones on the frame the detector has just seen (`edge.verify`)."""
+
+    def judge(self, frame: Frame, rules: Sequence[ZoneRule]) -> None: ...
+
+    def keep_evidence(self, events: Sequence[AlertEvent]) -> None: ...
+
+
 @dataclass(slots=True)
 class PipelineStats:
     frames: int = 0
@@ -54,6 +62,7 @@ class CameraPipeline:
         *,
         gate: MotionGate | None = None,
         timer: Callable[[], float] | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.camera = camera
         self._detector = detector
@@ -62,6 +71,7 @@ class CameraPipeline:
         self._gate = gate
         self._timer = timer
         self._last_detections: list[Detection] = []
+        self._verifier = verifier
         self.stats = PipelineStats()
 
     def process(self, frame: Frame) -> list[AlertEvent]:
@@ -78,10 +88,14 @@ class CameraPipeline:
                 self.stats.inference_s += self._timer() - start
             self.stats.detections_run += 1
             self._last_detections = detections
+            if self._verifier is not None:
+                self._verifier.judge(frame, self.rules)
         tracks = self._tracker.update(detections, frame.ts)
         events: list[AlertEvent] = []
         for rule in self.rules:
             events.extend(rule.update(tracks, frame.ts))
+        if self._verifier is not None and events:
+            self._verifier.keep_evidence(events)
         return events
 
     def resume(self, now: float) -> None:

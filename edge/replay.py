@@ -19,7 +19,7 @@ from edge.alerts.manager import AlertManager
 from edge.clock import VideoClock
 from edge.config.loader import SiteConfig
 from edge.mqtt.topics import Topics
-from edge.parts import build_detector, motion_gate_for, node_identity, places_of
+from edge.parts import build_detection, motion_gate_for, node_identity, places_of
 from edge.pipeline import CameraPipeline, Detector
 from edge.video.files import iter_file_frames
 
@@ -78,8 +78,9 @@ def replay(
         snapshots=SnapshotStore(snapshots_dir or site.storage_dir / "replay-snapshots"),
         new_id=UlidFactory(clock),
     )
+    detection = (detector, None) if detector is not None else build_detection(site)
     pipeline = CameraPipeline(
-        camera, detector or build_detector(site), gate=motion_gate_for(camera)
+        camera, detection[0], gate=motion_gate_for(camera), verifier=detection[1]
     )
     started = time.perf_counter()
     last_ts = 0.0

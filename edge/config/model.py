@@ -128,6 +128,11 @@ class Models(StrictModel):
         description="Detector file name in `dir`: any Ultralytics detection ONNX export.",
     )
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads.")
+    verifier: str | None = Field(
+        None,
+        description="E-bike verifier for lift zones (.npz made by `edge models train-verifier`), "
+        "relative to the config file. Unset: lift zones use the detector's two-wheelers only.",
+    )
     classes: dict[Category, list[str]] = Field(
         default_factory=_default_classes,
         description="Model class names that count as each category. A custom model may "
@@ -188,6 +193,9 @@ class Storage(StrictModel):
     dir: str = Field(
         "var",
         description="Directory for the alert outbox and snapshots; relative to the config file.",
+    )
+    verifier_crops_max: int = Field(
+        500, ge=1, le=100_000, description="Lift alert crops kept for the verifier's feedback."
     )
     max_outbox_rows: int = Field(
         1_000_000, ge=100, description="Outbox bound; beyond it new alerts are refused loudly."
@@ -302,6 +310,13 @@ class Zone(StrictModel):
         3, ge=1, le=100, description="Lift: frames with a two-wheeler needed within confirm_s."
     )
     severity: Severity | None = Field(None, description="Alert severity. Default by kind.")
+    verifier_threshold: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Lift with a verifier: score a frame must reach to count as a hit; default "
+        "the verifier file's (0.5). Lower finds more e-bikes and raises more false alarms.",
+    )
     actions: LiftActions | None = Field(
         None, description="Lift only: actuators driven while the alert is open."
     )

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from edge.detect.postprocess import batched_nms, decode, to_normalised
-from edge.detect.preprocess import letterbox
+from edge.detect.preprocess import LetterboxResult, letterbox
 from edge.messages import Box, Category, Detection, Image
 
 DEFAULT_INPUT_SIZE = 640
@@ -44,6 +44,7 @@ class OnnxYoloDetector:
         conf_threshold: float = 0.25,
         iou_threshold: float = 0.45,
         names: Sequence[str] | None = None,
+        feature_outputs: Sequence[str] = (),
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -56,7 +57,12 @@ class OnnxYoloDetector:
         self._model_path = Path(model_path)
         self._conf = conf_threshold
         self._iou = iou_threshold
-        self._session = _open_session(self._model_path, threads)
+        self._session = _open_session(self._model_path, threads, feature_outputs)
+        # Extra graph tensors (e.g. neck feature maps for the lift verifier) fetched with the
+        # boxes from the same run; after each `detect` they are in `last_outputs`.
+        self._feature_outputs = tuple(feature_outputs)
+        self.last_outputs: dict[str, npt.NDArray[np.float32]] = {}
+        self.last_letterbox: LetterboxResult | None = None
         metadata = _metadata(self._session)
         self._names = (
             tuple(names) if names is not None else _names_from_metadata(self._model_path, metadata)
@@ -95,10 +101,28 @@ class OnnxYoloDetector:
         """The model input as (height, width) in pixels."""
         return self._input_size
 
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The onnxruntime session `detect` runs (benchmarks time `session.run` alone)."""
+        return self._session
+
+    @property
+    def input_name(self) -> str:
+        return self._input_name
+
+    @property
+    def feature_outputs(self) -> tuple[str, ...]:
+        """Extra tensors fetched with each `detect` (into `last_outputs`)."""
+        return self._feature_outputs
+
     def detect(self, image: Image) -> list[Detection]:
         """Detections in `image` (BGR), best first, boxes normalised to the image."""
         lb = letterbox(image, self._input_size, out=self._buffer)
-        raw = self._session.run([self._output_name], {self._input_name: lb.tensor})[0]
+        fetch = [self._output_name, *self._feature_outputs]
+        raw, *extra = self._session.run(fetch, {self._input_name: lb.tensor})
+        if self._feature_outputs:
+            self.last_outputs = dict(zip(fetch, [raw, *extra], strict=True))
+            self.last_letterbox = lb
         try:
             boxes, scores, class_ids = decode(
                 np.asarray(raw), self._conf, self._keep_ids, num_classes=len(self._names)
@@ -124,7 +148,9 @@ class OnnxYoloDetector:
         return detections
 
 
-def _open_session(path: Path, threads: int) -> ort.InferenceSession:
+def _open_session(
+    path: Path, threads: int, feature_outputs: Sequence[str] = ()
+) -> ort.InferenceSession:
     if not path.exists():
         raise ModelError(f"model file not found: {path}")
     if not path.is_file():
@@ -139,7 +165,12 @@ def _open_session(path: Path, threads: int) -> ort.InferenceSession:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        model: str | bytes = str(path)
+        if feature_outputs:
+            from edge.verify.graph import with_outputs  # noqa: PLC0415 (needs `onnx`)
+
+            model = with_outputs(path, feature_outputs)
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own unrelated exception types
         raise ModelError(f"{path}: not a loadable ONNX model: {exc}") from exc
 

@@ -1,0 +1,219 @@
+"""`edge models train-verifier` and `edge models eval-lift`.
+
+    edge models train-verifier --data DIR [--labels FILE] --out FILE [--detector FILE]
+    edge models eval-lift --data DIR [--labels FILE] [--split DIR] [--verifier FILE]
+
+`--data` may be repeated (e.g. the shared set and the feedback directory); the n-th `--labels`
+goes with the n-th `--data`. Progress goes to stderr, figures to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edge.detect.onnx_yolo import ModelError
+from edge.verify.dataset import (
+    DatasetError,
+    Fold,
+    Item,
+    check_folds,
+    load_data,
+    read_split,
+    source_folds,
+)
+from edge.verify.evaluate import apply, cross_validate, summary
+from edge.verify.extract import FeatureSource, ItemFeatures, extract_all
+from edge.verify.graph import GraphError
+from edge.verify.model_file import MODES, VerifierFileError, VerifierModel, check_detector
+from edge.verify.report import print_report
+from edge.verify.train import fit_verifier
+
+EXIT_OK, EXIT_INVALID = 0, 2
+MODELS_ENV = "GRID_MODELS_DIR"
+DEFAULT_DETECTOR = "yolov8n_int8.onnx"
+_ERRORS = (DatasetError, VerifierFileError, ModelError, GraphError, FileNotFoundError)
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _detector_path(args: argparse.Namespace) -> Path:
+    if args.detector:
+        return Path(args.detector)
+    models = args.models_dir or os.environ.get(MODELS_ENV)
+    if not models:
+        raise FileNotFoundError(f"give --detector FILE, or --models-dir / {MODELS_ENV}")
+    return Path(models) / DEFAULT_DETECTOR
+
+
+def _items(args: argparse.Namespace) -> list[Item]:
+    labels = list(args.labels or [])
+    items: list[Item] = []
+    for n, data in enumerate(args.data):
+        label_file = Path(labels[n]) if n < len(labels) else None
+        items += load_data(Path(data), label_file)
+    if args.limit:
+        items = _limited(items, args.limit)
+    if not items:
+        raise DatasetError("no labelled pictures found")
+    return items
+
+
+def _limited(items: Sequence[Item], per_source: int) -> list[Item]:
+    """The first `per_source` evaluated pictures with and without an e-bike of each source
+    (training-only views left out): a quick run that still has both kinds from everywhere."""
+    seen: dict[tuple[str, bool], int] = {}
+    out = []
+    for it in items:
+        key = (it.source, it.alarm)
+        if it.kind.evaluated and seen.get(key, 0) < per_source:
+            seen[key] = seen.get(key, 0) + 1
+            out.append(it)
+    return out
+
+
+def _extract(source: FeatureSource, items: Sequence[Item], augment: bool) -> list[ItemFeatures]:
+    started = time.perf_counter()
+
+    def progress(n: int, total: int, view_id: str) -> None:
+        if n == 1 or n % 50 == 0 or n == total:
+            took = time.perf_counter() - started
+            _progress(f"features: {n}/{total} views ({took:.0f} s) {view_id}")
+
+    _progress(f"detector {source.model_path.name}: maps {', '.join(source.spec.map_names)}")
+    return extract_all(source, items, augment=augment, progress=progress)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        items = _items(args)
+        source = FeatureSource(_detector_path(args), threads=args.threads)
+        features = _extract(source, items, not args.no_augment)
+        info: dict[str, str | int | float] = {
+            "pictures": len(items),
+            "views": len(features),
+            "sources": ",".join(sorted({it.source for it in items})),
+            "augment": int(not args.no_augment),
+        }
+        model = fit_verifier(
+            features,
+            {it.id: it.alarm for it in items},
+            source.spec,
+            (source.model_path.name, source.sha256),
+            progress=_progress,
+            info=info,
+        ).with_decision(args.mode, args.threshold)
+        model.save(Path(args.out))
+    except _ERRORS as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    size = Path(args.out).stat().st_size
+    print(f"wrote {args.out} ({size / 1024:.0f} KiB): {len(items)} pictures, mode {args.mode}")
+    return EXIT_OK
+
+
+def _folds(args: argparse.Namespace, items: Sequence[Item]) -> list[Fold]:
+    split = Path(args.split) if args.split else None
+    if split is None and args.labels:
+        default = Path(args.labels[0]).parent / "splits" / "loso"
+        split = default if default.is_dir() else None
+    if split is None:
+        return source_folds(items)
+    folds = read_split(split)
+    if args.limit:  # a subset: keep what was loaded
+        known = {it.id for it in items}
+        folds = [Fold(f.name, f.test_ids & known) for f in folds if f.test_ids & known]
+    check_folds(items, folds)
+    return folds
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        items = _items(args)
+        source = FeatureSource(_detector_path(args), threads=args.threads)
+        if args.verifier:
+            model = VerifierModel.load(Path(args.verifier))
+            check_detector(model, source.model_path, source.sha256)
+            features = _extract(source, items, augment=False)
+            scored = apply(model, items, features, "given")
+            mode, threshold = model.mode, args.threshold or model.threshold
+        else:
+            folds = _folds(args, items)
+            features = _extract(source, items, not args.no_augment)
+            mode, threshold = args.mode, args.threshold or 0.5
+            scored = cross_validate(
+                items,
+                features,
+                folds,
+                source.spec,
+                (source.model_path.name, source.sha256),
+                decision=(mode, threshold),
+                progress=_progress,
+            )
+    except _ERRORS as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    how = "the given verifier" if args.verifier else "leave-one-source-out"
+    print(f"eval-lift: {how}, detector {source.model_path.name}, mode {mode}")
+    print_report(scored, mode, threshold, args.stock_threshold, sys.stdout, files=not args.brief)
+    if args.json:
+        figures = summary(scored, threshold, args.stock_threshold)
+        Path(args.json).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", action="append", required=True, help="data directory (repeatable)")
+    p.add_argument("--labels", action="append", help="labels.csv for the n-th --data")
+    p.add_argument(
+        "--detector", help=f"detector ONNX file (default <models-dir>/{DEFAULT_DETECTOR})"
+    )
+    p.add_argument("--models-dir", help=f"directory of the models (env {MODELS_ENV})")
+    p.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
+    p.add_argument("--no-augment", action="store_true", help="no mirrored / zoomed views")
+    p.add_argument("--mode", choices=MODES, default="combined", help="how a frame is decided")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="quick run: N pictures with and N without an e-bike per source",
+    )
+
+
+def register(models_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `train-verifier` and `eval-lift` under `edge models`."""
+    add: Callable[..., argparse.ArgumentParser] = models_subparsers.add_parser
+    t = add("train-verifier", help="train the lift e-bike verifier on labelled pictures")
+    _common(t)
+    t.add_argument("--out", required=True, help="verifier file to write (.npz)")
+    t.add_argument("--threshold", type=float, default=0.5, help="alarm threshold (default 0.5)")
+    t.set_defaults(func=cmd_train)
+
+    e = add("eval-lift", help="alarm-level recall and false alarms, verifier vs stock detector")
+    _common(e)
+    e.add_argument("--split", help="directory of <fold>.txt held-out lists (default: by source)")
+    e.add_argument("--verifier", help="evaluate this trained file instead of cross-validating")
+    e.add_argument("--threshold", type=float, default=None, help="alarm threshold")
+    e.add_argument("--stock-threshold", type=float, default=0.3, help="stock rule (default 0.3)")
+    e.add_argument("--json", help="also write the figures as JSON here")
+    e.add_argument("--brief", action="store_true", help="no per-file lines")
+    e.set_defaults(func=cmd_eval)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m edge.verify.cli train-verifier|eval-lift ...` (same as under `edge models`)."""
+    parser = argparse.ArgumentParser(prog="edge models")
+    register(parser.add_subparsers(dest="models_command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""The lift verifier's pure parts: labels and splits, classifier, file format, candidates,
+feedback, the lift rule driven by verdicts, and the alarm-level figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.messages import AlertEvent, AlertKind, Box, Severity, Transition
+from edge.rules.lift import LiftRule
+from edge.verify import candidates as cands
+from edge.verify.classifier import FitParams, class_weights, fit
+from edge.verify.dataset import (
+    DatasetError,
+    Fold,
+    Item,
+    ItemKind,
+    LabelBox,
+    check_folds,
+    read_crop_folders,
+    read_labels,
+    source_folds,
+    train_items,
+)
+from edge.verify.evaluate import Scored, confusion, rates, stock_rule, verifier_rule
+from edge.verify.extract import SKIP, label_candidate
+from edge.verify.features import FeatureSpec
+from edge.verify.feedback import CropStore, save_feedback
+from edge.verify.model_file import (
+    VERSION,
+    VerifierFileError,
+    VerifierModel,
+    check_detector,
+)
+from edge.verify.verdict import Verdict
+from tests.unit.scenes import zone
+
+HEADER = "id,image,source,kind,alarm,region,boxes\n"
+WHOLE_CAR = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+
+
+def write_labels(tmp_path: Path, rows: str) -> Path:
+    path = tmp_path / "labels.csv"
+    path.write_text("# made for a test\n" + HEADER + rows)
+    return path
+
+
+def test_labels_are_read_with_regions_and_boxes(tmp_path: Path) -> None:
+    path = write_labels(
+        tmp_path,
+        "a,a.jpg,lift1,frame,1,,ebike 0.1 0.5 0.5 1.0;person 0.4 0.1 0.8 0.9\n"
+        "a#1,a.jpg,lift1,subframe,0,0.5 0.0 1.0 1.0,ebike 0.1 0.5 0.5 1.0\n",
+    )
+    frame, sub = read_labels(path, tmp_path)
+    assert frame.alarm and frame.path == tmp_path / "a.jpg" and len(frame.boxes) == 2
+    assert sub.kind is ItemKind.SUBFRAME and not sub.alarm
+    # Seen from the right half, the bike is gone and the person is re-normalised.
+    assert sub.boxes_in_view() == []
+    (person,) = frame.boxes_in_view()[1:]
+    assert person.label == "person"
+
+
+BAD_ROWS = {
+    "bad box": ("a,a.jpg,s,frame,1,,ebike 0.5 0.5 0.2 1.0\n", "labels.csv:3"),
+    "unknown box label": ("a,a.jpg,s,frame,1,,car 0 0 1 1\n", "box label 'car'"),
+    "alarm not 0/1": ("a,a.jpg,s,frame,yes,,\n", "alarm must be 0 or 1"),
+    "subframe without region": ("a,a.jpg,s,subframe,0,,\n", "region is required"),
+    "unknown kind": ("a,a.jpg,s,video,0,,\n", "kind 'video'"),
+    "duplicate id": ("a,a.jpg,s,frame,0,,\na,b.jpg,s,frame,0,,\n", "duplicate id"),
+}
+
+
+@pytest.mark.parametrize(("rows", "message"), BAD_ROWS.values(), ids=BAD_ROWS.keys())
+def test_bad_labels_say_where_and_why(tmp_path: Path, rows: str, message: str) -> None:
+    with pytest.raises(DatasetError, match=message):
+        read_labels(write_labels(tmp_path, rows), tmp_path)
+
+
+def test_crop_folders_are_a_dataset(tmp_path: Path) -> None:
+    save_feedback(np.full((20, 30, 3), 7, np.uint8), "other", tmp_path)
+    save_feedback(np.full((20, 30, 3), 9, np.uint8), "ebike", tmp_path)
+    items = read_crop_folders(tmp_path)
+    assert sorted((it.kind, it.alarm) for it in items) == [
+        (ItemKind.CROP, False),
+        (ItemKind.CROP, True),
+    ]
+
+
+def _item(id_: str, source: str, alarm: bool = False, kind: ItemKind = ItemKind.FRAME) -> Item:
+    return Item(id_, Path(id_), source, kind, alarm)
+
+
+def test_leave_one_source_out_keeps_sources_apart() -> None:
+    items = [_item("a", "s1", True), _item("b", "s1"), _item("c", "s2", True)]
+    items.append(_item("a-aug", "s1", True, ItemKind.AUGMENTED))
+    folds = source_folds(items)
+    assert [(f.name, sorted(f.test_ids)) for f in folds] == [("s1", ["a", "b"]), ("s2", ["c"])]
+    assert [it.id for it in train_items(items, folds[1])] == ["a", "b", "a-aug"]
+    assert [it.id for it in train_items(items, folds[0])] == ["c"]
+    with pytest.raises(DatasetError, match="held out in both"):
+        check_folds(items, [Fold("x", frozenset({"a"})), Fold("y", frozenset({"a"}))])
+
+
+def test_classifier_learns_a_separable_problem() -> None:
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(-2, 1, (200, 5)), rng.normal(2, 1, (30, 5))])
+    y = np.array([1] * 200 + [0] * 30, dtype=np.int64)
+    model = fit(x, y, 2, FitParams(iterations=100))
+    accuracy = (model.predict(x).argmax(axis=1) == y).mean()
+    assert accuracy > 0.97
+    w = class_weights(y, 2)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[y == 0].sum() == pytest.approx(w[y == 1].sum())
+
+
+def _spec() -> FeatureSpec:
+    return FeatureSpec(("p3", "p4"), (2, 3), ("motorcycle",), ("person",), ("person", "car"))
+
+
+def tiny_model() -> VerifierModel:
+    rng = np.random.default_rng(0)
+    spec = _spec()
+    x = rng.normal(size=(40, spec.size))
+    box = fit(x, np.arange(40, dtype=np.int64) % 4, 4, FitParams(iterations=5))
+    frame = fit(x, np.arange(40, dtype=np.int64) % 2, 2, FitParams(iterations=5))
+    return VerifierModel(box, frame, spec, "det.onnx", "ab" * 32, info={"pictures": 40})
+
+
+def test_verifier_file_round_trip(tmp_path: Path) -> None:
+    model = tiny_model().with_decision("box", 0.7)
+    model.save(tmp_path / "v.npz")
+    loaded = VerifierModel.load(tmp_path / "v.npz")
+    assert (loaded.mode, loaded.threshold, loaded.spec) == ("box", 0.7, model.spec)
+    x = np.ones((3, model.spec.size))
+    np.testing.assert_allclose(loaded.box.predict(x), model.box.predict(x), rtol=1e-6)
+    assert loaded.info["pictures"] == 40
+
+
+def _rewrite_meta(path: Path, **changes: object) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta.update(changes)
+    arrays["meta"] = np.array(json.dumps(meta))
+    with path.open("wb") as f:
+        np.savez(f, **arrays)
+
+
+MISMATCHES = {
+    "a newer format version": ({"version": VERSION + 1}, "format version 2, but this node reads"),
+    "not a verifier file": ({"format": "something-else"}, "not a verifier file"),
+    "other classes": ({"classes": ["ebike", "other"]}, "classes"),
+}
+
+
+@pytest.mark.parametrize(("changes", "message"), MISMATCHES.values(), ids=MISMATCHES.keys())
+def test_mismatched_verifier_file_is_refused_clearly(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "v.npz"
+    tiny_model().save(path)
+    _rewrite_meta(path, **changes)
+    with pytest.raises(VerifierFileError, match=message):
+        VerifierModel.load(path)
+
+
+def test_other_files_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(VerifierFileError, match="not a verifier file"):
+        VerifierModel.load(tmp_path / "x.npz")
+    with pytest.raises(VerifierFileError, match="not found"):
+        VerifierModel.load(tmp_path / "missing.npz")
+
+
+def test_verifier_refuses_another_detector() -> None:
+    with pytest.raises(VerifierFileError, match="retrain it with `edge models train-verifier"):
+        check_detector(tiny_model(), Path("yolo11n_int8.onnx"), "cd" * 32)
+    check_detector(tiny_model(), Path("det.onnx"), "ab" * 32)
+
+
+def test_candidate_regions_stay_in_the_zone() -> None:
+    region = Box(0.2, 0.0, 1.0, 0.8)
+    grid = cands.grid_regions(region, 3)
+    assert len(grid) == 10 and grid[0] == region
+    assert all(region.x1 <= g.x1 < g.x2 <= region.x2 + 1e-9 for g in grid)
+    person = Box(0.4, 0.2, 0.6, 0.8)
+    clipped = [cands.clip(r, region) for r in cands.person_regions(person)]
+    assert all(c is not None and c.x1 >= region.x1 and c.y2 <= region.y2 for c in clipped)
+    assert cands.clip(Box(0.0, 0.0, 0.1, 0.1), region) is None
+
+
+BIKE = Box(0.2, 0.4, 0.6, 1.0)
+LABELS = {
+    "the bike itself": (Box(0.2, 0.4, 0.6, 1.0), 0),
+    "a box a bit larger than the bike": (Box(0.15, 0.35, 0.65, 1.0), 0),
+    "far from the bike": (Box(0.7, 0.0, 1.0, 0.3), 3),
+    "half of the bike (a half-hidden bike) counts": (Box(0.2, 0.4, 0.4, 1.0), 0),
+    "a quarter of the bike: neither": (Box(0.2, 0.4, 0.3, 1.0), SKIP),
+    "the whole picture: neither": (Box(0.0, 0.0, 1.0, 1.0), SKIP),
+}
+
+
+@pytest.mark.parametrize(("box", "label"), LABELS.values(), ids=LABELS.keys())
+def test_candidates_are_labelled_by_overlap(box: Box, label: int) -> None:
+    objects = [LabelBox("ebike", BIKE), LabelBox("person", Box(0.5, 0.0, 0.9, 1.0))]
+    assert label_candidate(box, objects) == label
+
+
+def test_feedback_files_crops_by_label_once(tmp_path: Path) -> None:
+    crop = np.full((10, 12, 3), 50, np.uint8)
+    first = save_feedback(crop, "other", tmp_path)
+    assert first.parent == tmp_path / "other" and first.suffix == ".png"
+    assert save_feedback(crop, "other", tmp_path) == first
+    with pytest.raises(ValueError, match="label must be one of"):
+        save_feedback(crop, "scooter", tmp_path)
+    with pytest.raises(ValueError, match="BGR"):
+        save_feedback(np.zeros((4, 4), np.uint8), "ebike", tmp_path)
+
+
+def test_crop_store_keeps_the_newest(tmp_path: Path) -> None:
+    store = CropStore(tmp_path, max_files=2)
+    for n in range(3):
+        store.put(f"lift-1-z1-{n}", np.full((8, 8, 3), n, np.uint8))
+    assert store.load("lift-1-z1-0") is None
+    loaded = store.load("lift-1-z1-2")
+    assert loaded is not None and int(loaded[0, 0, 0]) == 2
+    with pytest.raises(ValueError, match="not a crop id"):
+        store.load("../etc/passwd")
+
+
+def _verdict(is_ebike: bool, n: int = 0) -> Verdict:
+    return Verdict(is_ebike, 0.8 if is_ebike else 0.1, 0.9, 0.7, "ebike", BIKE, f"cam-z1-{n}")
+
+
+def drive(rule: LiftRule, verdicts: list[bool], step: float = 0.25) -> list[AlertEvent]:
+    events = []
+    for n, ebike in enumerate(verdicts):
+        rule.observe(_verdict(ebike, n))
+        events += rule.update([], n * step)
+    return events
+
+
+def test_lift_rule_raises_on_verified_frames_and_carries_the_verdict() -> None:
+    rule = LiftRule("cam", zone("lift", polygon=WHOLE_CAR, clear_after_s=2))
+    events = drive(rule, [False, True, True, True] + [False] * 12)
+    raised, cleared = events
+    assert (raised.kind, raised.transition, raised.ts) == (
+        AlertKind.EBIKE_IN_LIFT,
+        Transition.RAISED,
+        0.75,
+    )
+    assert raised.severity is Severity.CRITICAL
+    assert raised.detail["verifier_score"] == 0.8 and raised.detail["crop_id"] == "cam-z1-3"
+    assert [o.class_name for o in raised.objects] == ["ebike"]
+    assert cleared.transition is Transition.CLEARED and cleared.ts == 2.75
+
+
+def test_lift_rule_with_a_verifier_ignores_unverified_two_wheelers() -> None:
+    rule = LiftRule("cam", zone("lift", polygon=WHOLE_CAR))
+    assert drive(rule, [False] * 20) == []
+
+
+def _scored(truth: str, score: float, stock: float, kind: ItemKind = ItemKind.FRAME) -> Scored:
+    labels = {"people_only": "person", "bicycle": "bicycle"}
+    boxes = (LabelBox(labels[truth], BIKE),) if truth in labels else ()
+    item = Item(f"{truth}{score}", Path("x"), "s", kind, truth == "ebike", None, boxes)
+    return Scored(item, "s", stock, score, score, score, "ebike")
+
+
+def test_alarm_level_rates_and_confusion() -> None:
+    scored = [
+        _scored("ebike", 0.9, 0.0),
+        _scored("ebike", 0.2, 0.5),
+        _scored("people_only", 0.6, 0.0),
+        _scored("bicycle", 0.1, 0.8),
+        _scored("ebike", 0.9, 0.0, ItemKind.CROP),
+    ]
+    verifier = rates(scored, verifier_rule(0.5))
+    assert (verifier["recall"].hits, verifier["recall"].total) == (1, 2)
+    assert str(verifier["false_alarms"]) == " 50.0% (1/2)"
+    assert verifier["false_alarms_people_only"].pct == 100.0
+    assert verifier["crop_recall"].total == 1
+    stock = confusion(scored, stock_rule(0.3))
+    assert stock["ebike"] == (1, 1) and stock["bicycle"] == (1, 0)
