@@ -6,12 +6,17 @@ Replays sample the video (a detector at 2 fps sees what it would see live); fram
 samples are only `grab()`bed, which skips the colour conversion and copy of `read()` and is what
 makes a replay run many times faster than real time. Seeking would skip decoding as well, but
 FFmpeg seeks to the previous keyframe and decodes forward anyway, and lands imprecisely.
+Decoding runs a frame or two ahead on a helper thread (OpenCV releases the GIL while it decodes), so
+grabbing the frames between two samples overlaps with the consumer's detection instead of adding
+to it; the frames and their order are the same either way.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +33,9 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", 
 # Container timestamps are stored in ticks and come back as 499.99999 ms for 0.5 s.
 _TS_EPS = 1e-6
 _FALLBACK_FPS = 25.0
+# Frames decoded ahead of the consumer: one to hand over while the next is being decoded.
+_PREFETCH_DEPTH = 2
+_PREFETCH_POLL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,7 @@ def iter_file_frames(
     sample_fps: float,
     still_seconds: float = 5.0,
     epoch: float,
+    prefetch: bool = True,
 ) -> Iterator[Frame]:
     """Frames of a video sampled at `sample_fps`, or an image as a still scene of `still_seconds`.
 
@@ -76,7 +85,9 @@ def iter_file_frames(
     ts 0, 1/fps, ... while ts < `still_seconds` (at least once).
 
     The file is checked at call time, so a missing or unreadable file raises `VideoSourceError`
-    here rather than at the first `next()`.
+    here rather than at the first `next()`. With `prefetch` (the default) a video is decoded on a
+    helper thread, started at the first `next()` and stopped when the iterator is exhausted or
+    closed.
     """
     if not (math.isfinite(sample_fps) and sample_fps > 0.0):
         raise ValueError(f"sample_fps must be positive, got {sample_fps}")
@@ -87,12 +98,13 @@ def iter_file_frames(
         image = _read_image(path)
         image.flags.writeable = False  # shared by every frame: a drawing on one would show on all
         return _still_frames(image, camera_id, sample_fps, still_seconds, epoch)
-    return _video_frames(path, camera_id, sample_fps, info.fps, epoch)
+    frames = _video_frames(path, camera_id, sample_fps, info.fps, epoch)
+    return _prefetched(frames, f"decode-{camera_id}") if prefetch else frames
 
 
 def _video_frames(
     path: Path, camera_id: str, sample_fps: float, file_fps: float, epoch: float
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     period = 1.0 / sample_fps
     step = 1.0 / file_fps if file_fps > 0.0 else 1.0 / _FALLBACK_FPS
     cap = cv2.VideoCapture(str(path))
@@ -127,6 +139,57 @@ def _video_frames(
             due = (math.floor((ts + _TS_EPS) / period) + 1) * period
     finally:
         cap.release()
+
+
+def _prefetched(frames: Generator[Frame, None, None], thread_name: str) -> Iterator[Frame]:
+    """`frames`, decoded on a helper thread up to `_PREFETCH_DEPTH` frames ahead of the consumer.
+
+    Errors raised while decoding are re-raised here, in order, after the frames before them.
+    """
+    handoff: queue.Queue[object] = queue.Queue(maxsize=_PREFETCH_DEPTH)
+    stop = threading.Event()
+    end = object()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=_PREFETCH_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not offer(frame):
+                    return
+            offer(end)
+        except Exception as exc:  # handed to the consumer, raised there
+            offer(exc)
+        finally:
+            frames.close()  # releases the capture if the consumer stopped early
+
+    thread = threading.Thread(target=produce, name=thread_name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item = handoff.get(timeout=_PREFETCH_POLL_S)
+            except queue.Empty:
+                if thread.is_alive() or not handoff.empty():
+                    continue
+                raise RuntimeError(f"{thread_name}: the decoding thread ended early") from None
+            if item is end:
+                return
+            if isinstance(item, Exception):
+                raise item
+            assert isinstance(item, Frame)
+            yield item
+    finally:
+        stop.set()
+        if thread is not threading.current_thread():
+            thread.join()
 
 
 def _still_frames(
