@@ -7,28 +7,15 @@ misspelt `grace_s` silently falling back to a default is how a fire lane goes un
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from edge.config.base import Identifier, StrictModel
 from edge.config.secrets import Secret
 from edge.config.sensors import Sensor, sensor_list_problems
 from edge.messages import Category, Severity
 from edge.rules.geometry import polygon_problem
-
-Identifier = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        description="Letters, digits, '_', '-', '.'; used in MQTT topics and file names.",
-    ),
-]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ZoneKind(StrEnum):

@@ -13,26 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from edge.config.base import Identifier, StrictModel
 from edge.messages import Severity
 
-SensorId = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        description="Letters, digits, '_', '-', '.'; used in alert keys and MQTT topics.",
-    ),
-]
-
-
-class _Strict(BaseModel):
-    # Same policy as edge.config.model.StrictModel: a misspelt key is an error, not a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+SensorId = Identifier
 
 
 class SensorKind(StrEnum):
@@ -53,7 +41,7 @@ class RegisterTable(StrEnum):
     INPUT = "input"
 
 
-class MqttSource(_Strict):
+class MqttSource(StrictModel):
     topic: str = Field(
         min_length=1,
         max_length=200,
@@ -94,7 +82,7 @@ class MqttSource(_Strict):
         return self
 
 
-class StatusBits(_Strict):
+class StatusBits(StrictModel):
     """Bit numbers (0 = least significant) in the status register; leave out what is absent."""
 
     alarm1: int | None = Field(None, ge=0, le=15, description="Device's level-1 alarm bit.")
@@ -118,7 +106,7 @@ class StatusBits(_Strict):
         return self
 
 
-class ModbusSource(_Strict):
+class ModbusSource(StrictModel):
     host: str = Field(
         min_length=1, max_length=253, pattern=r"^[^\s/]+$", description="Gateway or device."
     )
@@ -175,7 +163,7 @@ class ModbusSource(_Strict):
         return self
 
 
-class Thresholds(_Strict):
+class Thresholds(StrictModel):
     """Levels in the sensor's unit. A value left out takes the kind's default."""
 
     level1: float | None = Field(
@@ -200,7 +188,7 @@ class Thresholds(_Strict):
     )
 
 
-class SensorSeverities(_Strict):
+class SensorSeverities(StrictModel):
     level1: Severity = Field(Severity.MAJOR, description="Numeric level 1; device alarm 1.")
     level2: Severity = Field(
         Severity.CRITICAL,
@@ -250,7 +238,7 @@ _OFFLINE_JSON_S = 600.0
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 
 
-class Sensor(_Strict):
+class Sensor(StrictModel):
     id: SensorId = Field(description="Sensor id, unique within the node.")
     kind: SensorKind = Field(description="smoke | gas | co: what it detects.")
     name: str = Field("", max_length=200, description="Label shown to operators.")
