@@ -38,7 +38,7 @@ class CameraRuntime:
 
     @property
     def stall_s(self) -> float:
-        """A gap between frames longer than this restarts the rules' absence timers.
+        """A silence of the camera longer than this restarts the rules' absence timers.
 
         A reconnecting stream can stall for longer than a lift's clear_after_s without being
         offline; the e-bike it was watching must not clear and raise a second alert.
@@ -135,7 +135,10 @@ class DetectionWorker:
         first = cam.last_frame_ts is None
         if first:
             cam.first_frame_ts = frame.ts
-        stalled = cam.last_frame_ts is not None and frame.ts - cam.last_frame_ts > cam.stall_s
+        # The camera's silence, not the gap between our own looks: when the worker is behind
+        # (more cameras than it can judge in time), resetting gates and tracks on every late
+        # look would make it later still and no car would ever be seen staying put.
+        stalled = not first and cam.slot.silence_before_taken > cam.stall_s
         cam.last_frame_ts = frame.ts
         if recovered or stalled:
             cam.pipeline.resume(frame.ts)

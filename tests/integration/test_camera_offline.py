@@ -66,16 +66,24 @@ class Harness:
         self.worker = DetectionWorker([self.runtime], manager, self.clock)
         self.period = period
 
-    def run(self, until: float, picture: Image | None) -> list[tuple[str, str]]:
-        """Step until `until`, feeding `picture` each period (none: the camera is silent)."""
+    def run(
+        self, until: float, picture: Image | None, *, look_every: int = 1
+    ) -> list[tuple[str, str]]:
+        """Step until `until`, feeding `picture` each period (none: the camera is silent).
+
+        The worker looks every `look_every` periods (more than 1: it is behind).
+        """
         start = len(self.sink.events)
+        tick = 0
         while self.clock.monotonic() < until - 1e-9:
             if picture is not None:
                 t = self.clock.monotonic()
                 self.slot.put(
                     Frame(self.camera.id, int(t / self.period), t, self.clock.now(), picture)
                 )
-            self.worker.step(self.runtime)
+            if tick % look_every == 0:
+                self.worker.step(self.runtime)
+            tick += 1
             self.clock.advance(self.period)
         return [(str(e["kind"]), str(e["event"])) for e in self.sink.events[start:]]
 
@@ -140,3 +148,34 @@ def test_a_stall_shorter_than_offline_does_not_clear_and_reraise_a_lift(
     assert h.run(3.0, image) == [("ebike_in_lift", "raised")]
     assert h.run(18.0, None) == []  # 15 s stall: past clear_after_s, short of offline_after_s
     assert h.run(22.0, image) == []
+
+
+def test_a_worker_behind_its_cameras_is_not_a_stalled_camera(
+    models_dir: Path, data_dir: Path
+) -> None:
+    """An overloaded node judges each camera less often than its period; the camera never
+    paused, so the van's tracks and stationary history must not be reset on every look."""
+    image = cv2.imread(str(data_dir / "images/parking/forecourt_parked_cars_qengineering.jpg"))
+    assert image is not None
+    h = Harness(
+        models_dir,
+        {
+            "id": "forecourt",
+            "source": "0",
+            "detect_fps": 2,
+            "offline_after_s": 10,
+            "zones": [
+                {
+                    "id": "driveway",
+                    "kind": "fire_lane",
+                    "polygon": DRIVEWAY,
+                    "grace_s": 4,
+                    "stationary_window_s": 2,
+                    "clear_after_s": 10,
+                }
+            ],
+        },
+        period=0.5,
+    )
+    # Frames every 0.5 s, looks every 2.5 s: past stall_s (2 s) between two looks.
+    assert h.run(20.0, image, look_every=5) == [("fire_lane_blocked", "raised")]

@@ -57,6 +57,32 @@ def test_take_consumes_but_peek_does_not() -> None:
     assert still is not None and still.seq == 7
 
 
+def _frame_at(ts: float) -> Frame:
+    return Frame("cam", int(ts * 10), ts, 1000.0 + ts, np.zeros((4, 4, 3), np.uint8))
+
+
+def test_silence_is_the_cameras_gap_not_the_consumers() -> None:
+    slot = LatestFrameSlot()
+    slot.put(_frame_at(0.0))
+    assert slot.take(timeout=0) is not None
+    assert slot.silence_before_taken == 0.0  # nothing before the first frame
+    # The camera delivers every 0.2 s; the consumer looks only 3 s later.
+    for i in range(1, 16):
+        slot.put(_frame_at(0.2 * i))
+    assert slot.take(timeout=0) is not None
+    assert slot.silence_before_taken == pytest.approx(0.2)
+    # Then the camera pauses for 5 s, between a taken frame and the next one.
+    slot.put(_frame_at(8.0))
+    assert slot.take(timeout=0) is not None
+    assert slot.silence_before_taken == pytest.approx(5.0)
+    # A pause among frames the consumer never took still counts.
+    slot.put(_frame_at(8.2))
+    slot.put(_frame_at(12.2))
+    slot.put(_frame_at(12.4))
+    assert slot.take(timeout=0) is not None
+    assert slot.silence_before_taken == pytest.approx(4.0)
+
+
 def test_take_wakes_when_another_thread_puts() -> None:
     slot = LatestFrameSlot()
     got: list[Frame | None] = []
