@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge.config.model import Camera
+from edge.config.model import Camera, ZoneKind
 from edge.messages import AlertEvent, Detection, Frame, Image
 from edge.rules.base import ZoneRule, build_rule
 from edge.track.bytetrack import ByteTracker
@@ -47,10 +47,20 @@ def low_floor(camera: Camera) -> float:
 
 
 def tracker_for(camera: Camera) -> ByteTracker:
-    """A tracker whose thresholds let every zone's weakest allowed detection start a track."""
+    """A tracker whose thresholds let every zone's weakest allowed detection start a track.
+
+    A lift camera's tracks are reported from their first match: the lift rule's own
+    `min_hits` within `confirm_s` already guards against a one-frame false positive, and the
+    tracker's extra confirmation would only hold the alert back by one detection period
+    (bench.lift_latency: p95 1.16 s -> 0.75 s with parking cameras on the same worker).
+    """
     floor = zone_floor(camera)
+    lift = any(z.kind is ZoneKind.LIFT for z in camera.zones)
     return ByteTracker(
-        high_threshold=floor, new_track_threshold=floor, low_threshold=low_floor(camera)
+        high_threshold=floor,
+        new_track_threshold=floor,
+        low_threshold=low_floor(camera),
+        min_hits=1 if lift else 2,
     )
 
 
