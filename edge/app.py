@@ -98,7 +98,9 @@ class Node:
             topics=self.topics,
             clock=clock,
             sink=self.sink,
-            snapshots=SnapshotStore(storage / "snapshots"),
+            snapshots=SnapshotStore(
+                storage / "snapshots", max_bytes=settings.storage.snapshots_max_mib * 2**20
+            ),
             new_id=UlidFactory(clock),
             store=self.store,
         )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +16,8 @@ import cv2
 import numpy as np
 
 from edge.messages import AlertObject, Image
+
+log = logging.getLogger(__name__)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 _ZONE_COLOUR = (0, 215, 255)  # amber, BGR
@@ -60,11 +65,24 @@ def annotate(
 
 
 class SnapshotStore:
-    """JPEG files under one directory, named by alert id and sequence; nothing outside it."""
+    """JPEG files under one directory, named by alert id and sequence; nothing outside it.
 
-    def __init__(self, directory: Path, *, quality: int = 85) -> None:
+    With `max_bytes`, the oldest snapshots are deleted once the directory holds more: a node
+    runs for years on a small disk, and a full disk would stop the outbox too, which would lose
+    alerts, far worse than losing an old picture.
+    """
+
+    def __init__(self, directory: Path, *, quality: int = 85, max_bytes: int | None = None) -> None:
+        if max_bytes is not None and max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.directory = directory
         self._quality = quality
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        # Oldest first; read from the directory at the first save, then kept up to date.
+        self._files: deque[tuple[Path, int]] | None = None
+        self._total = 0
+        self.pruned = 0
 
     def save(
         self,
@@ -86,8 +104,39 @@ class SnapshotStore:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)  # a reader never sees half a JPEG
+        if self._max_bytes is not None:
+            self._account(path, len(data), self._max_bytes)
         h, w = image.shape[:2]
         return Evidence(snapshot_id, path, w, h, len(data), hashlib.sha256(data).hexdigest())
+
+    def _account(self, path: Path, size: int, max_bytes: int) -> None:
+        with self._lock:
+            if self._files is None:
+                self._files = self._inventory(exclude=path)
+                self._total = sum(n for _, n in self._files)
+            self._files.append((path, size))
+            self._total += size
+            removed = 0
+            while self._total > max_bytes and len(self._files) > 1:  # never the newest
+                old, n = self._files.popleft()
+                old.unlink(missing_ok=True)
+                self._total -= n
+                removed += 1
+            self.pruned += removed
+        if removed:
+            log.info(
+                "deleted %d oldest snapshot(s) to keep %s under %d MiB",
+                removed, self.directory, max_bytes // 2**20,
+            )  # fmt: skip
+
+    def _inventory(self, *, exclude: Path) -> deque[tuple[Path, int]]:
+        found: list[tuple[float, str, Path, int]] = []
+        for entry in os.scandir(self.directory):
+            if entry.name.endswith(".jpg") and entry.is_file() and entry.path != str(exclude):
+                st = entry.stat()
+                found.append((st.st_mtime, entry.name, Path(entry.path), st.st_size))
+        found.sort()
+        return deque((p, n) for _, _, p, n in found)
 
     def path_of(self, snapshot_id: str) -> Path:
         """Where a snapshot lives; refuses ids that could name a file elsewhere."""

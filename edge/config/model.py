@@ -181,6 +181,13 @@ class Storage(StrictModel):
         "var",
         description="Directory for the alert outbox and snapshots; relative to the config file.",
     )
+    snapshots_max_mib: int = Field(
+        1024,
+        ge=1,
+        le=10_000_000,
+        description="Evidence snapshots kept, in MiB; the oldest are deleted beyond it, so "
+        "pictures never fill the disk the outbox needs.",
+    )
     verifier_crops_max: int = Field(
         500, ge=1, le=100_000, description="Lift alert crops kept for the verifier's feedback."
     )

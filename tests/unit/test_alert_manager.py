@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,22 @@ def test_snapshot_ids_cannot_leave_the_directory(tmp_path: Path) -> None:
     for bad in ("../etc/passwd", "a/b", "..", ""):
         with pytest.raises(ValueError):
             store.path_of(bad)
+
+
+def test_snapshots_beyond_the_budget_delete_the_oldest_first(tmp_path: Path) -> None:
+    image = np.random.default_rng(3).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    one = len(SnapshotStore(tmp_path / "probe").save("probe", 1, image, None, []).path.read_bytes())
+    # A file left by an earlier run counts, and is the first to go.
+    old = SnapshotStore(tmp_path / "snaps").save("old", 1, image, None, [])
+    os.utime(old.path, (1.0, 1.0))
+    store = SnapshotStore(tmp_path / "snaps", max_bytes=3 * one + one // 2)
+    saved = [store.save(f"a{i}", 1, image, None, []) for i in range(5)]
+    left = sorted(p.name for p in (tmp_path / "snaps").glob("*.jpg"))
+    assert left == ["a2-1.jpg", "a3-1.jpg", "a4-1.jpg"]
+    assert store.pruned == 3
+    assert not old.path.exists() and saved[-1].path.exists()
+    # The newest is kept even when it alone is over the budget.
+    tiny = SnapshotStore(tmp_path / "tiny", max_bytes=1)
+    assert tiny.save("b", 1, image, None, []).path.exists()
+    assert tiny.save("c", 1, image, None, []).path.exists()
+    assert sorted(p.name for p in (tmp_path / "tiny").glob("*.jpg")) == ["c-1.jpg"]
