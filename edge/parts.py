@@ -23,15 +23,20 @@ def build_detector(site: SiteConfig) -> OnnxYoloDetector:
     return build_detection(site)[0]
 
 
-def build_detection(site: SiteConfig) -> tuple[OnnxYoloDetector, LiftVerifier | None]:
-    """The shared detector and, when configured, the lift verifier reading its features."""
+def build_detection(
+    site: SiteConfig, *, threads: int | None = None
+) -> tuple[OnnxYoloDetector, LiftVerifier | None]:
+    """The shared detector and, when configured, the lift verifier reading its features.
+
+    `threads` overrides `models.threads` (a replay has the machine to itself).
+    """
     models = site.settings.models
     model = VerifierModel.load(site.resolve(models.verifier)) if models.verifier else None
     floors = [low_floor(c) for c in site.settings.cameras]
     detector = OnnxYoloDetector(
         site.detector_path,
         models.class_map(),
-        threads=models.threads,
+        threads=threads or models.threads,
         # Low enough for the tracker's second association stage (partly hidden objects).
         conf_threshold=min(floors, default=0.1),
         feature_outputs=model.spec.map_names if model else (),
