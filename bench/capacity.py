@@ -224,7 +224,7 @@ class Bench:
         self.threads = threads
         self.rng = random.Random(seed)
         self.count = 0
-        self._detector: Detector | None = None
+        self._detectors: list[Detector] = []
 
     def site(self, plans: Sequence[CameraPlan]) -> SiteConfig:
         self.count += 1
@@ -236,16 +236,16 @@ class Bench:
             broker_url=self.broker_url,
         )
 
-    def detector(self, site: SiteConfig) -> Detector:
-        # One detector for every probe: the conf floor is the same for all these zones.
-        if self._detector is None:
-            self._detector = build_detector(site)
-        return self._detector
+    def detectors(self, site: SiteConfig) -> list[Detector]:
+        """One detector per lane, for every probe: the conf floor is the same for all zones."""
+        while len(self._detectors) < self.lanes:
+            self._detectors.append(build_detector(site))
+        return self._detectors
 
     def prepare(self, kind: Kind, duration: float) -> None:
         plans = kind.plans(4, False, random.Random(0))
         site = self.site(plans)
-        det = self.detector(site)
+        det = self.detectors(site)[0]
         for plan in plans:
             if plan.base not in kind.references and plan.base != "lift":
                 kind.references[plan.base] = reference(plan, site, det, kind.fps, duration)
@@ -256,7 +256,7 @@ class Bench:
         self.probes_run += 1
         plans = kind.plans(n, gated, self.rng)
         site = self.site(plans)
-        nut = build_node(site, self.detector(site), lanes=self.lanes)
+        nut = build_node(site, self.detectors(site))
         feeder = Feeder(nut.slots, [p.feed for p in plans], kind.capture_fps, nut.clock)
         nut.start()
         cpu0 = os.times()
@@ -343,7 +343,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--lanes",
         type=int,
         default=1,
-        help="prototype: detection workers the cameras are split between (shipped: 1)",
+        help="detection lanes (models.lanes): workers with a detector each (default 1)",
     )
     args = p.parse_args(argv)
     if args.quick:
@@ -353,14 +353,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _report(args: argparse.Namespace, argv: Sequence[str] | None) -> Report:
     title = "capacity (cameras per node)"
+    key = KEY
     if args.lanes > 1:
-        title += f", PROTOTYPE with {args.lanes} detection lanes"
-    report = Report(KEY, title, command_line("bench.capacity", argv or []))
-    if args.lanes > 1:
-        report.key = f"{KEY}_lanes{args.lanes}_threads{args.threads}"
-    elif args.threads != 1:
-        report.key = f"{KEY}_threads{args.threads}"
-    return report
+        title += f", {args.lanes} detection lanes"
+        key += f"_lanes{args.lanes}"
+    if args.threads != 1:
+        key += f"_threads{args.threads}"
+    return Report(key, title, command_line("bench.capacity", argv or []))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

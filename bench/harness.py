@@ -28,10 +28,8 @@ from edge.app import Node
 from edge.clock import Clock, SystemClock
 from edge.config.loader import SiteConfig
 from edge.messages import AlertEvent, Frame, Transition
-from edge.parts import build_detector, motion_gate_for
 from edge.pipeline import CameraPipeline, Detector
 from edge.video.slot import LatestFrameSlot
-from edge.worker import DetectionWorker
 from tests.integration.broker import MosquittoBroker, find_mosquitto
 
 
@@ -97,49 +95,18 @@ class Feeder:
 
 
 class NodeUnderTest:
-    """A real `Node` whose capture threads are replaced by a `Feeder`.
+    """A real `Node` whose capture threads are replaced by a `Feeder`."""
 
-    With `lanes` > 1 it is the prototype of a proposal, not the shipped node: the cameras are
-    dealt round-robin to that many detection workers (threads), each lane with its own
-    detector (its own 1-thread onnxruntime session), all sharing the thread-safe alert
-    manager. Lane 0 is the node's worker; the others start and stop with it.
-    """
-
-    def __init__(self, node: Node, clock: Clock, *, lanes: int = 1) -> None:
+    def __init__(self, node: Node, clock: Clock) -> None:
         self.node = node
         self.clock = clock
         self.judgements: list[Judgement] = []
         self._lock = threading.Lock()
-        self.extra_workers: list[DetectionWorker] = []
         # The feeder fills the slots; capture threads would open the configured sources.
         node.cameras.captures = []
-        if lanes > 1:
-            self._split_lanes(lanes)
         self.slots = {rt.camera_id: rt.slot for rt in node.cameras.runtimes}
         for rt in node.cameras.runtimes:
             self._instrument(rt.pipeline)
-
-    def _split_lanes(self, lanes: int) -> None:
-        node = self.node
-        groups = [node.cameras.runtimes[i::lanes] for i in range(lanes)]
-        for group in groups[1:]:
-            detector = build_detector(node.site)
-            for rt in group:
-                cam = rt.pipeline.camera
-                gate = motion_gate_for(cam)
-                rt.pipeline = CameraPipeline(cam, detector, gate=gate, timer=self.clock.monotonic)
-        workers = [
-            DetectionWorker(
-                group,
-                node.manager,
-                self.clock,
-                on_camera_state=node.publish_camera_state,
-                housekeeping=[node.manager.tick] if k == 0 else (),
-            )
-            for k, group in enumerate(groups)
-        ]
-        node.worker = workers[0]
-        self.extra_workers = workers[1:]
 
     def _instrument(self, pipeline: CameraPipeline) -> None:
         process = pipeline.process
@@ -163,12 +130,8 @@ class NodeUnderTest:
 
     def start(self) -> None:
         self.node.start()
-        for worker in self.extra_workers:
-            worker.start()
 
     def stop(self) -> None:
-        for worker in self.extra_workers:
-            worker.stop()
         self.node.stop(drain_timeout_s=1.0)
 
     def snapshot(self) -> list[Judgement]:
@@ -177,11 +140,13 @@ class NodeUnderTest:
 
 
 def build_node(
-    site: SiteConfig, detector: Detector, clock: Clock | None = None, *, lanes: int = 1
+    site: SiteConfig, detector: Detector | Sequence[Detector], clock: Clock | None = None
 ) -> NodeUnderTest:
-    """`Node(site, clock, detector=...)`, wrapped for feeding."""
+    """`Node(site, clock, lanes=...)`, one lane per detector given, wrapped for feeding."""
     real_clock = clock or SystemClock()
-    return NodeUnderTest(Node(site, real_clock, detector=detector), real_clock, lanes=lanes)
+    detectors = list(detector) if isinstance(detector, Sequence) else [detector]
+    node = Node(site, real_clock, lanes=[(d, None) for d in detectors])
+    return NodeUnderTest(node, real_clock)
 
 
 @contextlib.contextmanager

@@ -1,9 +1,9 @@
 """The composition root: builds every part of a live node from a SiteConfig and wires them.
 
 Start order follows the data flow backwards (nothing produces before its consumer exists):
-outbox -> MQTT link -> publisher -> detection worker -> cameras. Stop is the reverse, and the
+outbox -> MQTT link -> publisher -> detection workers -> cameras. Stop is the reverse, and the
 last thing said to the broker is the retained `offline` status. A `reload` command rebuilds
-only the camera side (captures, pipelines, worker); the outbox, the link and the alert state
+only the camera side (captures, pipelines, workers); the outbox, the link and the alert state
 carry on.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 import cv2
 
@@ -25,7 +26,7 @@ from edge.alerts.store import AlertRecord, AlertStore
 from edge.api.app import create_app
 from edge.api.backend import LiveBackend
 from edge.api.server import ApiServer
-from edge.cameras import CameraSet
+from edge.cameras import CameraSet, Lane
 from edge.clock import Clock
 from edge.commands import CommandHandler, Outcome
 from edge.config.loader import ConfigError, SiteConfig, load_config
@@ -36,13 +37,12 @@ from edge.mqtt.publisher import Publisher
 from edge.mqtt.security import broker_settings
 from edge.mqtt.topics import Topics
 from edge.parts import (
-    build_detection,
+    build_lanes,
     lifecycle_policy,
     node_identity,
     places_of,
     sensor_places,
 )
-from edge.pipeline import Detector
 from edge.sensors.hub import SensorHub
 from edge.status import camera_state_payload, status_payload
 from edge.verify.feedback import save_feedback
@@ -72,9 +72,14 @@ def lift_actions(site: SiteConfig) -> dict[tuple[str, str], LiftActions]:
 
 
 class Node:
-    """A running edge node. `Node(site, clock)`, then `start()` and `stop()`."""
+    """A running edge node. `Node(site, clock)`, then `start()` and `stop()`.
 
-    def __init__(self, site: SiteConfig, clock: Clock, *, detector: Detector | None = None) -> None:
+    `lanes` replaces the detectors the config would build (tests and benchmarks share theirs).
+    """
+
+    def __init__(
+        self, site: SiteConfig, clock: Clock, *, lanes: Sequence[Lane] | None = None
+    ) -> None:
         settings = site.settings
         self.site = site
         self.clock = clock
@@ -90,8 +95,7 @@ class Node:
             self.outbox, self.link, clock=clock, window=settings.mqtt.max_inflight
         )
         self.store = AlertStore(storage / "alerts.sqlite3")
-        detection = (detector, None) if detector is not None else build_detection(site)
-        self.cameras = CameraSet(site, clock, *detection)
+        self.cameras = CameraSet(site, clock, lanes or build_lanes(site))
         self.manager = AlertManager(
             node_identity(settings),
             places_of(settings),
@@ -116,7 +120,7 @@ class Node:
         self.commands = CommandHandler(
             self.manager, self.topics, self.sink, clock, reload=self.reload, snapshot=self.snapshot
         )
-        self.worker = self._build_worker()
+        self.workers = self._build_workers()
         self.api: ApiServer | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -170,28 +174,37 @@ class Node:
             reconnect_max_s=10.0,
         )
 
-    def _build_worker(self) -> DetectionWorker:
-        return DetectionWorker(
-            self.cameras.runtimes,
-            self.manager,
-            self.clock,
-            on_camera_state=self.publish_camera_state,
-            housekeeping=[self.manager.tick, lambda: self.sensors.check(self.clock.monotonic())],
-        )
+    def _build_workers(self) -> list[DetectionWorker]:
+        chores = [self.manager.tick, lambda: self.sensors.check(self.clock.monotonic())]
+        return [
+            DetectionWorker(
+                self.cameras.of_lane(k),
+                self.manager,
+                self.clock,
+                on_camera_state=self.publish_camera_state,
+                housekeeping=chores if k == 0 else (),  # once per node, not once per lane
+            )
+            for k in range(len(self.cameras.lanes))
+        ]
+
+    @property
+    def worker_errors(self) -> int:
+        return sum(w.errors for w in self.workers)
 
     def start(self) -> None:
         settings = self.site.settings
         log.info(
-            "starting node %s/%s: %d cameras, broker %s",
+            "starting node %s/%s: %d cameras in %d detection lane(s), broker %s",
             settings.site.id, settings.node.id, len(self.cameras.captures),
-            self.link.address.display(),
+            len(self.workers), self.link.address.display(),
         )  # fmt: skip
         self.link.subscribe(self.topics.cmd_filter(), 1, self.commands.handle)
         for topic in self.sensors.mqtt_topics():
             self.link.subscribe(topic, 1, self.sensors.handle_mqtt)
         self.link.start()
         self.publisher.start()
-        self.worker.start()
+        for worker in self.workers:
+            worker.start()
         self.sensors.start()
         self.cameras.start()
         self._start_api()
@@ -210,7 +223,8 @@ class Node:
             self.api.stop()
         self.cameras.stop()
         self.sensors.stop()
-        self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
         self.publisher.stop(drain_timeout_s)
         self.link.stop()
         self.outbox.close()
@@ -224,18 +238,20 @@ class Node:
         except ConfigError as exc:
             return Outcome(False, "config refused, running one kept:\n" + str(exc))
         changed = new.settings.models != self.site.settings.models
-        detection = build_detection(new) if changed else None
+        lanes = build_lanes(new) if changed else None
         with self._lock:
             self.cameras.stop()
-            self.worker.stop()
+            for worker in self.workers:
+                worker.stop()
             self.site = new
-            self.cameras = self.cameras.rebuilt(new, detection)
+            self.cameras = self.cameras.rebuilt(new, lanes)
             self.manager.reconfigure(
                 places_of(new.settings), sensor_places(new.settings), self._policy(new)
             )
             self.actuators.actions = lift_actions(new)
-            self.worker = self._build_worker()
-            self.worker.start()
+            self.workers = self._build_workers()
+            for worker in self.workers:
+                worker.start()
             self.cameras.start()
         note = " (mqtt, storage and sensor changes apply at the next restart)"
         log.info("config reloaded from %s", new.path)

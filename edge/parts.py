@@ -18,41 +18,55 @@ from edge.verify.model_file import VerifierModel
 from edge.verify.runtime import LiftVerifier
 from edge.video.motion import MotionGate
 
+Detection = tuple[OnnxYoloDetector, LiftVerifier | None]
+"""One detection lane's detector and, when configured, the lift verifier reading its features."""
+
 
 def build_detector(site: SiteConfig) -> OnnxYoloDetector:
     return build_detection(site)[0]
 
 
-def build_detection(
-    site: SiteConfig, *, threads: int | None = None
-) -> tuple[OnnxYoloDetector, LiftVerifier | None]:
-    """The shared detector and, when configured, the lift verifier reading its features.
+def build_detection(site: SiteConfig, *, threads: int | None = None) -> Detection:
+    """One lane's detector and verifier; `threads` overrides `models.threads` (a replay has
+    the machine to itself)."""
+    return build_lanes(site, lanes=1, threads=threads)[0]
 
-    `threads` overrides `models.threads` (a replay has the machine to itself).
-    """
+
+def build_lanes(
+    site: SiteConfig, *, lanes: int | None = None, threads: int | None = None
+) -> list[Detection]:
+    """A detector (and verifier) per detection lane (`models.lanes` unless given): each lane
+    runs in its own worker thread, so each needs its own onnxruntime session."""
     models = site.settings.models
     model = VerifierModel.load(site.resolve(models.verifier)) if models.verifier else None
     floors = [low_floor(c) for c in site.settings.cameras]
-    detector = OnnxYoloDetector(
-        site.detector_path,
-        models.class_map(),
-        threads=threads or models.threads,
-        # Low enough for the tracker's second association stage (partly hidden objects).
-        conf_threshold=min(floors, default=0.1),
-        feature_outputs=model.spec.map_names if model else (),
-    )
-    if model is None:
-        return detector, None
     thresholds = {
         (c.id, z.id): z.verifier_threshold
         for c in site.settings.cameras
         for z in c.zones
         if z.verifier_threshold is not None
     }
-    crops = CropStore(
-        site.storage_dir / "verifier" / "crops", site.settings.storage.verifier_crops_max
+    # One crop directory for every lane: the feedback loop finds a crop by id alone.
+    crops = (
+        CropStore(site.storage_dir / "verifier" / "crops", site.settings.storage.verifier_crops_max)
+        if model
+        else None
     )
-    return detector, LiftVerifier(model, detector, thresholds=thresholds, crops=crops)
+    out: list[Detection] = []
+    for _ in range(lanes or models.lanes):
+        detector = OnnxYoloDetector(
+            site.detector_path,
+            models.class_map(),
+            threads=threads or models.threads,
+            # Low enough for the tracker's second association stage (partly hidden objects).
+            conf_threshold=min(floors, default=0.1),
+            feature_outputs=model.spec.map_names if model else (),
+        )
+        verifier = (
+            LiftVerifier(model, detector, thresholds=thresholds, crops=crops) if model else None
+        )
+        out.append((detector, verifier))
+    return out
 
 
 def motion_gate_for(camera: Camera) -> MotionGate | None:

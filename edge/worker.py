@@ -1,8 +1,9 @@
-"""The one detection worker: takes each camera's latest frame when it is due and judges it.
+"""A detection worker: takes each of its cameras' latest frame when it is due and judges it.
 
-One thread for all cameras keeps inference serial (two cores are better spent on one model
-run at a time with two intra-op threads) and keeps the zone rules single-threaded, so they
-need no locks. The alert manager is shared with the MQTT and sensor threads and locks itself.
+A node runs one worker per detection lane (`models.lanes`, default 1), each with its own
+detector session and its own cameras. Within a lane inference is serial and a camera's zone
+rules are only ever called from its lane's thread, so they need no locks. The alert manager is
+shared with the other lanes and the MQTT and sensor threads, and locks itself.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class CameraRuntime:
     slot: LatestFrameSlot
     health: CameraHealth
     period: float
+    lane: int = 0
     next_due: float = 0.0
     first_frame_ts: float | None = None
     last_frame_ts: float | None = None

@@ -114,7 +114,7 @@ def _pipeline_families(node: Node) -> list[Family]:
         seconds.add(s.inference_s, camera=cid)
         mean.add(1000.0 * s.inference_s / s.detections_run if s.detections_run else 0.0, camera=cid)
     errors = counter("gs_worker_errors_total", "Errors in the detection worker (frames, chores).")
-    return [frames, runs, skips, seconds, mean, errors.add(node.worker.errors)]
+    return [frames, runs, skips, seconds, mean, errors.add(node.worker_errors)]
 
 
 def _delivery_families(node: Node) -> list[Family]:

@@ -103,12 +103,13 @@ class Site:
         mqtt: str = "mqtt://127.0.0.1:9",
     ) -> Node:
         self.write(api, mqtt)
-        node = Node(load_config(self.path), SystemClock(), detector=self.detector)
+        node = Node(load_config(self.path), SystemClock(), lanes=[(self.detector, None)])
         self.nodes.append(node)
         if full:
             node.start()
         else:  # no broker: the camera side and the alert manager are enough
-            node.worker.start()
+            for worker in node.workers:
+                worker.start()
             node.cameras.start()
         return node
 

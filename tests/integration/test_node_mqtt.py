@@ -120,6 +120,30 @@ def test_alerts_status_and_last_will(broker: MosquittoBroker, node: NodeProcess)
         late.close()
 
 
+def test_two_detection_lanes_judge_their_cameras_in_parallel(
+    broker: MosquittoBroker, tmp_path: Path, models_dir: Path, data_dir: Path
+) -> None:
+    """models.lanes: 2 deals the two cameras to two workers with a detector each; both
+    cameras' alerts still reach the platform."""
+    path = tmp_path / "site.yaml"
+    config = CONFIG.format(
+        url=broker.url, models=models_dir, storage=tmp_path / "var", data=data_dir
+    ).replace("threads: 1}", "threads: 1, lanes: 2}")
+    path.write_text(config, encoding="utf-8")
+    node = NodeProcess(path, tmp_path / "node.log")
+    sub = Subscriber(broker.port, f"{PREFIX}/#")
+    try:
+        assert sub.wait_for(has_alert("fire_lane_blocked", "raised"), 60), node.log_path.read_text()
+        assert sub.wait_for(has_alert("illegal_parking", "raised"), 60), node.log_path.read_text()
+        assert "2 cameras in 2 detection lane(s)" in node.log_path.read_text()
+        node.end(signal.SIGTERM)
+        validate_all(sub.messages)
+    finally:
+        sub.close()
+        if node.proc.poll() is None:
+            node.end(signal.SIGKILL)
+
+
 def test_broker_outage_loses_nothing_and_keeps_order(
     broker: MosquittoBroker, node: NodeProcess, tmp_path: Path
 ) -> None:
