@@ -74,13 +74,13 @@ def child(config: Path, warmup: float, sample: float) -> dict[str, Any]:
     }
 
 
-def site_for(work: Path, n: int, broker_url: str, model: str) -> Path:
+def site_for(work: Path, n: int, broker_url: str, model: str, lanes: int = 1) -> Path:
     cams = []
     for i in range(n):
         rel, polygon = (LOT_CLIP, LOT_BAYS) if i % 2 == 0 else (ROAD_CLIP, ROAD_LANES)
         zone = parking_zone(polygon, scale=40.0)
         cams.append(camera(f"cam{i}", str(data_dir() / rel), [zone], detect_fps=2.0))
-    site = write_site(work / f"n{n}", cams, model=model, broker_url=broker_url)
+    site = write_site(work / f"n{n}", cams, model=model, broker_url=broker_url, lanes=lanes)
     return site.path
 
 
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--warmup", type=float, default=20.0)
     p.add_argument("--sample", type=float, default=10.0)
+    p.add_argument("--lanes", type=int, default=1, help="models.lanes of the measured node")
     p.add_argument("--child", help=argparse_hidden())
     args = p.parse_args(argv)
     if args.child:
@@ -112,10 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.rounds, args.cameras, args.warmup, args.sample = 1, [1], 2.0, 1.0
         args.model = "yolo11n_int8.onnx"
-    report = Report(KEY, "memory (RSS)", command_line("bench.memory", argv or []))
+    key, title = KEY, "memory (RSS)"
+    if args.lanes > 1:
+        key, title = f"{KEY}_lanes{args.lanes}", f"{title}, {args.lanes} detection lanes"
+    report = Report(key, title, command_line("bench.memory", argv or []))
     results: dict[int, list[dict[str, Any]]] = {n: [] for n in args.cameras}
     with workspace("bench-mem-") as work, mosquitto(work) as broker:
-        configs = {n: site_for(work, n, broker.url, args.model) for n in args.cameras}
+        configs = {n: site_for(work, n, broker.url, args.model, args.lanes) for n in args.cameras}
         for _ in range(args.rounds):
             for n in args.cameras:
                 settle(args)

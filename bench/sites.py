@@ -14,6 +14,7 @@ import yaml
 
 from bench.common import DEFAULT_MODEL, models_dir
 from edge.config.loader import SiteConfig, load_config
+from tests.integration.broker import free_port
 
 # parking_lot.yaml's zone: two front bays of the car park time-lapse.
 LOT_BAYS = [[0.39, 0.70], [0.505, 0.68], [0.505, 0.82], [0.39, 0.85]]
@@ -78,6 +79,7 @@ def write_site(
     *,
     model: str = DEFAULT_MODEL,
     threads: int = 1,
+    lanes: int = 1,
     broker_url: str = "mqtt://127.0.0.1:1883",
     name: str = "site.yaml",
 ) -> SiteConfig:
@@ -85,8 +87,15 @@ def write_site(
         "site": {"id": "bench-site", "name": "bench"},
         "node": {"id": "bench-node"},
         "mqtt": {"url": broker_url},
-        "models": {"dir": str(models_dir()), "detector": model, "threads": threads},
+        "models": {
+            "dir": str(models_dir()),
+            "detector": model,
+            "threads": threads,
+            "lanes": lanes,
+        },
         "storage": {"dir": str(workdir / "var")},
+        # The node serves its HTTP API as `edge run` does; a free port, so nodes never collide.
+        "api": {"port": free_port()},
         "cameras": list(cameras),
     }
     workdir.mkdir(parents=True, exist_ok=True)
