@@ -6,15 +6,16 @@
     open, unacknowledged for escalate_after_s -> escalated once, one severity up
 
 A released condition stays silent until the rule clears it (the same parked car never comes
-back as a new alert after an operator called it a false alarm); a resolved one raises a new
-alert if it is still there `reraise_after_resolve_s` later. After a restart, open alerts are
-restored from disk and re-adopted when a rule confirms the same condition again, or cleared
-when none does within the condition's restore window.
+back as a new alert after an operator called it a false alarm); for a parked vehicle across a
+restart or a reload too, where the new rules' first alert at the same place is that car. A
+resolved one raises a new alert if it is still there `reraise_after_resolve_s` later. After a
+restart, open alerts are restored from disk and re-adopted when a rule confirms the same
+condition again, or cleared when none does within the condition's restore window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from edge.alerts.payload import JsonDict
@@ -71,7 +72,13 @@ class Lifecycle:
         self._by_key: dict[str, AlertRecord] = {}
         self._by_id: dict[str, AlertRecord] = {}
         self._suppressed: dict[str, float | None] = {}
+        # Released, condition not cleared: by live key, and those whose key the rules lost
+        # (restart, reload), waiting for the same place to be raised again.
+        self._silenced: dict[str, AlertRecord] = {}
+        self._orphans: list[AlertRecord] = []
         self._restored: list[AlertRecord] = []
+        # Records changed without a publish (a silence lifted); the manager stores them.
+        self.changed: list[AlertRecord] = []
         self._started = clock.monotonic()
 
     def active(self) -> list[AlertRecord]:
@@ -80,7 +87,8 @@ class Lifecycle:
     def get(self, alert_id: str) -> AlertRecord | None:
         return self._by_id.get(alert_id)
 
-    def restore(self, records: list[AlertRecord]) -> None:
+    def restore(self, records: Sequence[AlertRecord], silenced: Sequence[AlertRecord] = ()) -> None:
+        self._orphans.extend(r for r in silenced if r.kind in _BY_PLACE)
         for r in records:
             # The event after the last saved one may already be in the outbox (a crash between
             # the two writes): skip its number so (id, seq) never names two different events.
@@ -98,6 +106,10 @@ class Lifecycle:
                 del self._by_key[key]
                 r.restored = True
                 self._restored.append(r)
+        for key, r in list(self._silenced.items()):
+            if rebuilt(r):
+                del self._silenced[key]
+                self._orphans.append(r)
         # New rules number their conditions afresh: an old key of theirs means nothing now.
         for key in [k for k in self._suppressed if not k.startswith(SENSOR_KEY_PREFIX)]:
             del self._suppressed[key]
@@ -110,6 +122,8 @@ class Lifecycle:
         if key in self._suppressed:
             if event.transition is Transition.CLEARED:
                 del self._suppressed[key]
+                if key in self._silenced:
+                    self._lift_silence(self._silenced.pop(key))
                 return None
             until = self._suppressed[key]
             if until is None or self._clock.monotonic() < until:
@@ -122,6 +136,14 @@ class Lifecycle:
         if current is not None:
             return self._update(current, event)
         if event.transition is Transition.RAISED:
+            released = self._match(self._orphans, event)
+            if released is not None:
+                # The car an operator released before the restart or reload: silent still.
+                self._orphans.remove(released)
+                released.key = key
+                self._silenced[key] = released
+                self._suppressed[key] = None
+                return None
             adopted = self._adopt(event)
             return self._update(adopted, event) if adopted else self._raise(event, new_id)
         return None
@@ -156,7 +178,19 @@ class Lifecycle:
 
     def _adopt(self, event: AlertEvent) -> AlertRecord | None:
         """A restored alert the rule has just confirmed again: same kind, source, place."""
-        for r in self._restored:
+        r = self._match(self._restored, event)
+        if r is None:
+            return None
+        self._restored.remove(r)
+        r.restored = False
+        r.key = event.key
+        self._by_key[event.key] = r
+        return r
+
+    @staticmethod
+    def _match(records: list[AlertRecord], event: AlertEvent) -> AlertRecord | None:
+        """The record of `event`'s condition under an older key: same kind, source, place."""
+        for r in records:
             if (r.kind, r.camera_id, r.zone_id, r.sensor_id) != (
                 event.kind, event.camera_id, event.zone_id, event.sensor_id,
             ):  # fmt: skip
@@ -165,12 +199,12 @@ class Lifecycle:
                 r.objects and event.objects and _same_place(r.objects[0].box, event.objects[0].box)
             ):
                 continue
-            self._restored.remove(r)
-            r.restored = False
-            r.key = event.key
-            self._by_key[event.key] = r
             return r
         return None
+
+    def _lift_silence(self, r: AlertRecord) -> None:
+        r.silenced = False
+        self.changed.append(r)
 
     def _forget(self, r: AlertRecord) -> None:
         self._by_id.pop(r.id, None)
@@ -213,6 +247,11 @@ class Lifecycle:
                 if state == "released"
                 else self._clock.monotonic() + self.policy.reraise_after_resolve_s
             )
+            # Only a parked vehicle is recognised by its place after a restart; a lift or
+            # sensor alarm that is still there raises again (safer than silencing a new one).
+            if state == "released" and r.kind in _BY_PLACE:
+                r.silenced = True
+                self._silenced[r.key] = r
         self._forget(r)
 
     # --- time ------------------------------------------------------------------------------
@@ -230,6 +269,11 @@ class Lifecycle:
                 r.severity = _bump(r.severity)
                 r.seq += 1
                 steps.append((r, "escalated"))
+        for r in list(self._orphans):
+            # Not seen again in its window: the car left while the rules were not looking.
+            if now >= self.policy.restore_deadline(r, self._started):
+                self._orphans.remove(r)
+                self._lift_silence(r)
         for r in list(self._restored):
             if now >= self.policy.restore_deadline(r, self._started):
                 r.seq += 1

@@ -75,7 +75,7 @@ class AlertManager:
         self._next_prune = 0.0
         self.lifecycle = Lifecycle(policy or LifecyclePolicy(), clock)
         if store is not None:
-            self.lifecycle.restore(store.load_active())
+            self.lifecycle.restore(store.load_active(), store.load_silenced())
 
     @property
     def open_count(self) -> int:
@@ -101,6 +101,7 @@ class AlertManager:
                 if frame is not None and event.transition is not Transition.UPDATED:
                     record.evidence = self._snapshot(record, frame) or record.evidence
                 out.append(self._publish(record, name))
+            self._store_changes()
         return out
 
     def command(self, action: str, alert_id: str, actor: Actor) -> CommandResult:
@@ -131,11 +132,18 @@ class AlertManager:
         """Escalate unacknowledged alerts; clear restored ones no rule confirmed in time."""
         with self._lock:
             out = [self._publish(r, name) for r, name in self.lifecycle.on_tick()]
+            self._store_changes()
             now = self._clock.monotonic()
             if self._store is not None and now >= self._next_prune:
                 self._next_prune = now + 3600.0
                 self._store.prune(self._clock.now())
             return out
+
+    def _store_changes(self) -> None:
+        changed, self.lifecycle.changed = self.lifecycle.changed, []
+        if self._store is not None:
+            for record in changed:
+                self._store.update_record(record)
 
     def _snapshot(self, record: AlertRecord, frame: Frame) -> Evidence | None:
         if self._snapshots is None:

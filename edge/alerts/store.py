@@ -50,6 +50,9 @@ class AlertRecord:
     closed_wall: float | None = None
     # Loaded from disk and not yet confirmed again by a rule since the restart.
     restored: bool = False
+    # Released as a false alarm, and the rule has not seen its condition clear yet: the same
+    # parked car must stay silent across a restart or a reload too.
+    silenced: bool = False
 
     @property
     def active(self) -> bool:
@@ -80,7 +83,7 @@ def to_json(r: AlertRecord) -> str:
             "objects": [_object_to_json(o) for o in r.objects], "detail": r.detail,
             "evidence": None if ev is None else [ev.snapshot_id, str(ev.path), ev.width,
                                                  ev.height, ev.bytes, ev.sha256],
-            "escalated": r.escalated, "closed": r.closed_wall,
+            "escalated": r.escalated, "closed": r.closed_wall, "silenced": r.silenced,
             "actor": None if r.actor is None else [r.actor.by, r.actor.at, r.actor.note,
                                                    r.actor.command_id],
         },
@@ -97,7 +100,7 @@ def from_json(text: str) -> AlertRecord:
         camera_id=d["camera"], zone_id=d["zone"], sensor_id=d["sensor"],
         objects=tuple(_object_from_json(o) for o in d["objects"]), detail=d["detail"],
         evidence=None if ev is None else Evidence(ev[0], Path(ev[1]), *ev[2:]),
-        escalated=d["escalated"], closed_wall=d["closed"],
+        escalated=d["escalated"], closed_wall=d["closed"], silenced=d.get("silenced", False),
         actor=None if actor is None else Actor(*actor),
     )  # fmt: skip
 
@@ -166,6 +169,22 @@ class AlertStore:
                 "SELECT payload FROM alerts WHERE id = ?", (alert_id,)
             ).fetchone()
         return str(row[0]) if row and row[0] is not None else None
+
+    def update_record(self, record: AlertRecord) -> None:
+        """Store a change that published nothing (a silenced condition cleared); the last
+        payload stays as it was."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE alerts SET record = ? WHERE id = ?", (to_json(record), record.id)
+            )
+
+    def load_silenced(self) -> list[AlertRecord]:
+        """Released alerts whose condition had not cleared when the node stopped."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM alerts WHERE state = 'released' ORDER BY closed"
+            ).fetchall()
+        return [r for r in (from_json(text) for (text,) in rows) if r.silenced]
 
     def load_active(self) -> list[AlertRecord]:
         with self._lock:

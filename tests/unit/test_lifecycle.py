@@ -210,3 +210,60 @@ def test_reload_rebuilds_camera_rules_but_keeps_sensor_alarms(world: World) -> N
         "sensor/smoke-1/smoke", AlertKind.SMOKE, Transition.UPDATED, Severity.CRITICAL,
         started=100, ts=110, sensor_id="smoke-1")])  # fmt: skip
     assert [(e["event"], e["seq"]) for e in still] == [("updated", 2)]
+
+
+def test_a_released_car_stays_silent_across_a_restart(tmp_path: Path) -> None:
+    before = World(tmp_path)
+    before.manager.handle([ev(Transition.RAISED, "cam/lane/1", 100)])
+    assert before.cmd("release", first_id(before)) == (True, "released")
+    before.store.close()
+
+    after = World(tmp_path, FakeClock(start=5.0), escalate_after_s=1e9)
+    # The new rules number from 1 again and see the same car at the same place: still released.
+    assert after.manager.handle([ev(Transition.RAISED, "cam/lane/1", 50)]) == []
+    assert after.manager.handle([ev(Transition.UPDATED, "cam/lane/1", 60)]) == []
+    # Another car elsewhere in the zone is a new alert.
+    (other,) = after.manager.handle([ev(Transition.RAISED, "cam/lane/2", 70, ELSEWHERE)])
+    assert other["event"] == "raised"
+    # The released car leaves: the silence is lifted, on disk too, and the next car there raises.
+    assert after.manager.handle([ev(Transition.CLEARED, "cam/lane/1", 80)]) == []
+    assert after.store.load_silenced() == []
+    (new,) = after.manager.handle([ev(Transition.RAISED, "cam/lane/3", 90)])
+    assert new["event"] == "raised" and new["id"] != first_id(before)
+
+
+def test_a_released_car_gone_during_the_restart_does_not_silence_the_next(
+    tmp_path: Path,
+) -> None:
+    before = World(tmp_path)
+    before.manager.handle([ev(Transition.RAISED, "cam/lane/1", 100)])
+    before.cmd("release", first_id(before))
+    before.store.close()
+    after = World(tmp_path, FakeClock(start=5.0), escalate_after_s=1e9)
+    after.clock.advance(600)  # the restore window: nobody saw it again
+    assert after.manager.tick() == []
+    assert after.store.load_silenced() == []
+    (new,) = after.manager.handle([ev(Transition.RAISED, "cam/lane/1", 700)])
+    assert new["event"] == "raised"
+
+
+def test_a_released_car_stays_silent_across_a_reload(world: World) -> None:
+    world.manager.handle([ev(Transition.RAISED, "cam/lane/1", 100)])
+    world.cmd("release", first_id(world))
+    world.manager.reconfigure({"cam": Place()}, {}, LifecyclePolicy())
+    assert world.manager.handle([ev(Transition.RAISED, "cam/lane/1", 200)]) == []
+    assert [e["event"] for e in world.sink.events] == ["raised", "released"]
+
+
+def test_a_released_lift_or_smoke_alarm_raises_again_after_a_restart(tmp_path: Path) -> None:
+    """Only a parked vehicle is recognised by its place; an alarm that is still there after a
+    restart may be a new e-bike or a new fire, so it raises again."""
+    smoke = AlertEvent("sensor/smoke-1/smoke", AlertKind.SMOKE, Transition.RAISED,
+                       Severity.CRITICAL, started=100, ts=100, sensor_id="smoke-1")  # fmt: skip
+    before = World(tmp_path)
+    before.manager.handle([smoke])
+    before.cmd("release", first_id(before))
+    before.store.close()
+    after = World(tmp_path, FakeClock(start=5.0))
+    (again,) = after.manager.handle([smoke])
+    assert again["event"] == "raised" and again["id"] != first_id(before)
