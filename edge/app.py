@@ -43,8 +43,8 @@ from edge.parts import (
     places_of,
     sensor_places,
 )
-from edge.sensors.hub import SensorHub
-from edge.status import camera_state_payload, status_payload
+from edge.sensors.hub import SensorHub, SensorState
+from edge.status import camera_state_payload, sensor_state_payload, status_payload
 from edge.verify.feedback import save_feedback
 from edge.verify.runtime import LiftVerifier
 from edge.worker import DetectionWorker
@@ -109,7 +109,10 @@ class Node:
             store=self.store,
         )
         self.sensors = SensorHub(
-            [s for s in settings.sensors if s.enabled], clock, self._sensor_events
+            [s for s in settings.sensors if s.enabled],
+            clock,
+            self._sensor_events,
+            on_state=self.publish_sensor_state,
         )
         self.manager.reconfigure(
             places_of(settings), sensor_places(settings), self._policy(site), rebase=False
@@ -271,6 +274,15 @@ class Node:
             return Outcome(False, "could not encode the picture")
         self.sink.deliver(self.topics.camera_snapshot(camera_id), buf.tobytes())
         return Outcome(True, f"snapshot of {camera_id} published ({len(buf)} bytes)")
+
+    def publish_sensor_state(self, state: SensorState) -> None:
+        last = state.last_heard
+        wall_last = None if last is None else self.clock.now() - (self.clock.monotonic() - last)
+        payload = sensor_state_payload(
+            state.sensor_id, state.kind, online=state.online, ts=self.clock.now(),
+            last_reading_at=wall_last, values=dict(state.values),
+        )  # fmt: skip
+        self.outbox.put(self.topics.sensor_state(state.sensor_id), payload, qos=1, retain=True)
 
     def publish_camera_state(self, camera_id: str, online: bool) -> None:
         stats = self.cameras.capture_stats(camera_id)

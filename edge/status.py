@@ -1,4 +1,5 @@
-"""Retained state messages: the node's status (and its last will) and each camera's state."""
+"""Retained state messages: the node's status (and its last will), each camera's and each
+sensor's state."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from edge.alerts.manager import iso
 
 STATUS_SCHEMA = "grid-sentinel.status/1"
 CAMERA_SCHEMA = "grid-sentinel.camera_state/1"
+SENSOR_SCHEMA = "grid-sentinel.sensor_state/1"
 
 
 def status_payload(
@@ -58,4 +60,27 @@ def camera_state_payload(
             "frames_dropped": frames_dropped,
             "reconnects": reconnects,
         }
+    ).encode()
+
+
+def sensor_state_payload(
+    sensor_id: str,
+    kind: str,
+    *,
+    online: bool,
+    ts: float,
+    last_reading_at: float | None,
+    values: dict[str, float | bool],
+) -> bytes:
+    return json.dumps(
+        {
+            "schema": SENSOR_SCHEMA,
+            "sensor": sensor_id,
+            "kind": kind,
+            "state": "online" if online else "offline",
+            "ts": iso(ts),
+            "last_reading_at": iso(last_reading_at) if last_reading_at is not None else None,
+            "values": values,
+        },
+        ensure_ascii=False,
     ).encode()

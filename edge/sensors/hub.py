@@ -5,6 +5,10 @@ the worker loop (`check`). One lock serialises them, so the rules need none, and
 called under it so that a sensor's events reach the alert manager in the order they happened.
 Nothing from the network may raise out of here: malformed input is counted by reason and logged
 at WARNING with its topic, at most once per reason per `warn_every_s`.
+
+The hub also reports each sensor's state (online or offline, its latest values) to `on_state`:
+at once when it goes online or offline, and with new values at most every `state_every_s`, so
+a platform sees a sensor's last reading without a message per reading.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from edge.clock import Clock
 from edge.config.sensors import ModbusSource, MqttFormat, Sensor, sensor_list_problems
 from edge.messages import AlertEvent, Reading
 from edge.sensors.decode import (
+    FAILURES,
+    ONLINE,
+    UNREACHABLE,
     DecodeError,
     DecodeReason,
     decode_availability,
@@ -32,7 +39,20 @@ from edge.sensors.rules import SensorRules
 log = logging.getLogger(__name__)
 
 Emit = Callable[[list[AlertEvent]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SensorState:
+    sensor_id: str
+    kind: str
+    online: bool
+    last_heard: float | None  # monotonic
+    values: MappingProxyType[str, float | bool]
+
+
+StateListener = Callable[[SensorState], None]
 _UNKNOWN = "unknown_topic"  # the throttle key for unknown topics
+_LINK_KEYS = frozenset({ONLINE, UNREACHABLE, FAILURES})
 _MAX_TOPIC_LOG = 200
 
 
@@ -88,6 +108,8 @@ class SensorHub:
         emit: Emit,
         *,
         warn_every_s: float = 60.0,
+        on_state: StateListener | None = None,
+        state_every_s: float = 60.0,
     ) -> None:
         problems = sensor_list_problems(sensors)
         if problems:
@@ -112,6 +134,12 @@ class SensorHub:
         self._malformed: Counter[str] = Counter()
         self._unknown = 0
         self._rule_errors = 0
+        self._on_state = on_state
+        self._state_every = state_every_s
+        self._values: dict[str, dict[str, float | bool]] = {s.id: {} for s in active}
+        # What was last reported per sensor: online or not, when, and whether values changed.
+        self._reported: dict[str, tuple[bool, float]] = {}
+        self._fresh: set[str] = set()
 
     def _build_pollers(self, sensors: Sequence[Sensor]) -> list[ModbusPoller]:
         by_endpoint: dict[tuple[str, int], list[tuple[str, ModbusSource]]] = defaultdict(list)
@@ -179,6 +207,7 @@ class SensorHub:
                     log.exception("sensor %s: check failed", rules.sensor.id)
                     continue
                 self._send(events)
+                self._report(rules, now)
 
     def _on_reading(self, reading: Reading) -> None:
         """A Modbus poller's reading, on its thread."""
@@ -208,6 +237,39 @@ class SensorHub:
             log.exception("sensor %s: rules failed on a reading", rules.sensor.id)
             return
         self._send(events)
+        # Link state is the `state` field's business, not a reading.
+        values = {k: v for k, v in reading.values.items() if k not in _LINK_KEYS}
+        if values:
+            self._values[rules.sensor.id].update(values)
+            self._fresh.add(rules.sensor.id)
+        self._report(rules, reading.ts)
+
+    def _report(self, rules: SensorRules, now: float) -> None:
+        """Tell `on_state` of a change of state at once, of new values at most every
+        `state_every_s`; a sensor never heard from and not yet offline is not reported."""
+        if self._on_state is None:
+            return
+        sid = rules.sensor.id
+        online = not rules.offline
+        if online and rules.first_heard is None:
+            return
+        last = self._reported.get(sid)
+        due = last is not None and sid in self._fresh and now - last[1] >= self._state_every
+        if last is not None and last[0] == online and not due:
+            return
+        self._reported[sid] = (online, now)
+        self._fresh.discard(sid)
+        state = SensorState(
+            sid,
+            rules.sensor.kind.value,
+            online,
+            rules.last_heard,
+            MappingProxyType(dict(self._values[sid])),
+        )
+        try:
+            self._on_state(state)
+        except Exception:
+            log.exception("reporting the state of sensor %s failed", sid)
 
     def _send(self, events: list[AlertEvent]) -> None:
         if not events:

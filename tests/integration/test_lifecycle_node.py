@@ -250,11 +250,35 @@ def test_zigbee_smoke_detector_through_the_node(site: Site, platform: Subscriber
         assert platform.wait_for(find(kind="sensor_offline", event="raised"), 20), node.text()
         smoke = next(a for a in alert_events(platform.messages) if a["kind"] == "smoke")
         assert smoke["grid"] == "A-05" and smoke["source"]["sensor"] == "smoke-1"
+        # The retained sensor state: online with its first reading, then offline.
+        assert platform.wait_for(lambda m: _sensor_states(m)[-1:] == ["offline"], 20)
         assert node.proc.poll() is None  # the malformed payload cost nothing
     finally:
         node.end()
     for a in alert_events(platform.messages):
         validate("alert", a)
+    states = [
+        (json.loads(m.payload), m.retain)
+        for m in platform.messages
+        if m.topic == f"{PREFIX}/sensors/smoke-1/state"
+    ]
+    assert [s["state"] for s, _ in states] == ["online", "offline"]
+    assert states[0][0]["values"] == {"alarm": False, "battery": 90, "linkquality": 120}
+    for payload, _ in states:
+        validate("sensor_state", payload)
+    # A platform connecting later is told the sensor's last state at once.
+    late = Subscriber(site.broker.port, f"{PREFIX}/sensors/+/state", client_id="late")
+    try:
+        assert late.wait_for(bool, 10)
+        (retained,) = late.messages
+        assert retained.retain and json.loads(retained.payload)["state"] == "offline"
+    finally:
+        late.close()
+
+
+def _sensor_states(msgs: list[Received]) -> list[str]:
+    topic = f"{PREFIX}/sensors/smoke-1/state"
+    return [json.loads(m.payload)["state"] for m in msgs if m.topic == topic]
 
 
 def _raw(broker: MosquittoBroker, topic: str, body: bytes) -> None:

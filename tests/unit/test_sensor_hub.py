@@ -9,7 +9,7 @@ import pytest
 from edge.clock import FakeClock
 from edge.config.sensors import Sensor
 from edge.messages import AlertEvent, AlertKind, Transition
-from edge.sensors.hub import SensorHub
+from edge.sensors.hub import SensorHub, SensorState
 
 SMOKE = Sensor.model_validate(
     {"id": "smoke-1", "kind": "smoke", "mqtt": {"topic": "zigbee2mqtt/smoke-1"}}
@@ -151,3 +151,45 @@ def test_modbus_sensors_share_one_poller_per_endpoint() -> None:
         "127.0.0.1:5021",
     ]
     assert hub.mqtt_topics() == []
+
+
+def test_state_is_reported_on_change_and_new_values_at_most_every_interval() -> None:
+    clock = FakeClock()
+    states: list[SensorState] = []
+    hub = SensorHub([SMOKE, CO], clock, Sink(), on_state=states.append, state_every_s=60.0)
+    hub.check(clock.monotonic())
+    assert states == []  # never heard from, not yet offline: nothing to say
+    hub.handle_mqtt("zigbee2mqtt/smoke-1", b'{"smoke":false,"battery":90,"linkquality":120}')
+    (first,) = states
+    assert (first.sensor_id, first.kind, first.online, first.last_heard) == (
+        "smoke-1",
+        "smoke",
+        True,
+        0.0,
+    )
+    assert dict(first.values) == {"alarm": False, "battery": 90.0, "linkquality": 120.0}
+    clock.advance(30)
+    hub.handle_mqtt("zigbee2mqtt/smoke-1", b'{"smoke":false,"battery":89,"linkquality":118}')
+    assert len(states) == 1  # new values, but within the interval
+    clock.advance(30)
+    hub.check(clock.monotonic())
+    assert len(states) == 2 and states[-1].values["battery"] == 89.0  # the held-back values
+    hub.check(clock.monotonic() + 120)
+    assert len(states) == 2  # nothing new: the retained message still says it all
+    hub.handle_mqtt("zigbee2mqtt/smoke-1/availability", b'{"state":"offline"}')
+    assert (states[-1].online, states[-1].values["battery"]) == (False, 89.0)
+    hub.handle_mqtt("zigbee2mqtt/smoke-1/availability", b"online")
+    assert states[-1].online is True
+    clock.advance(600)  # the json CO sensor was never heard: its silence is an offline state
+    hub.check(clock.monotonic())
+    assert (states[-1].sensor_id, states[-1].online, states[-1].last_heard) == ("co-1", False, None)
+
+
+def test_a_failing_state_listener_does_not_escape(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(_state: SensorState) -> None:
+        raise RuntimeError("outbox gone")
+
+    hub = SensorHub([SMOKE], FakeClock(), Sink(), on_state=broken)
+    with caplog.at_level(logging.ERROR):
+        hub.handle_mqtt("zigbee2mqtt/smoke-1", b'{"smoke":true}')
+    assert "reporting the state of sensor smoke-1 failed" in caplog.text

@@ -141,6 +141,7 @@ SCHEMA_FILES = {
     "grid-sentinel.alert/1": "alert.json",
     "grid-sentinel.status/1": "status.json",
     "grid-sentinel.camera_state/1": "camera_state.json",
+    "grid-sentinel.sensor_state/1": "sensor_state.json",
     "grid-sentinel.response/1": "response.json",
     "grid-sentinel.actuator/1": "actuator.json",
 }
