@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps its state")
     d.set_defaults(func=cmd_demo)
 
-    m = sub.add_parser("models", help="inspect models")
+    m = sub.add_parser("models", help="inspect models; train and evaluate the lift verifier")
     msub = m.add_subparsers(dest="models_command", required=True)
     mi = msub.add_parser("info", help="input size and class names of an ONNX model")
     mi.add_argument("file")

@@ -4,7 +4,8 @@
     edge models eval-lift --data DIR [--labels FILE] [--split DIR] [--verifier FILE]
 
 `--data` may be repeated (e.g. the shared set and the feedback directory); the n-th `--labels`
-goes with the n-th `--data`. Progress goes to stderr, figures to stdout.
+goes with the n-th `--data`. Progress goes to stderr, figures to stdout. `--cache [DIR]` keeps
+each view's features on disk (edge/verify/cache.py), so a second run skips the detector.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge.detect.onnx_yolo import ModelError
+from edge.verify.cache import FeatureCache, default_dir
+from edge.verify.candidates import CandidateParams
 from edge.verify.dataset import (
     DatasetError,
     Fold,
@@ -46,11 +49,11 @@ def _progress(text: str) -> None:
 
 def _detector_path(args: argparse.Namespace) -> Path:
     if args.detector:
-        return Path(args.detector)
+        return Path(args.detector).expanduser()
     models = args.models_dir or os.environ.get(MODELS_ENV)
     if not models:
         raise FileNotFoundError(f"give --detector FILE, or --models-dir / {MODELS_ENV}")
-    return Path(models) / DEFAULT_DETECTOR
+    return Path(models).expanduser() / DEFAULT_DETECTOR
 
 
 def _items(args: argparse.Namespace) -> list[Item]:
@@ -79,8 +82,13 @@ def _limited(items: Sequence[Item], per_source: int) -> list[Item]:
     return out
 
 
-def _extract(source: FeatureSource, items: Sequence[Item], augment: bool) -> list[ItemFeatures]:
+def _extract(
+    source: FeatureSource, items: Sequence[Item], augment: bool, cache_dir: str | None
+) -> list[ItemFeatures]:
     started = time.perf_counter()
+    cache = None
+    if cache_dir is not None:
+        cache = FeatureCache(Path(cache_dir).expanduser(), source.sha256, CandidateParams())
 
     def progress(n: int, total: int, view_id: str) -> None:
         if n == 1 or n % 50 == 0 or n == total:
@@ -88,14 +96,19 @@ def _extract(source: FeatureSource, items: Sequence[Item], augment: bool) -> lis
             _progress(f"features: {n}/{total} views ({took:.0f} s) {view_id}")
 
     _progress(f"detector {source.model_path.name}: maps {', '.join(source.spec.map_names)}")
-    return extract_all(source, items, augment=augment, progress=progress)
+    features = extract_all(source, items, augment=augment, progress=progress, cache=cache)
+    if cache is not None:
+        _progress(
+            f"feature cache {cache.directory}: {cache.hits} views read, {cache.misses} computed"
+        )
+    return features
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     try:
         items = _items(args)
         source = FeatureSource(_detector_path(args), threads=args.threads)
-        features = _extract(source, items, not args.no_augment)
+        features = _extract(source, items, not args.no_augment, args.cache)
         info: dict[str, str | int | float] = {
             "pictures": len(items),
             "views": len(features),
@@ -141,12 +154,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.verifier:
             model = VerifierModel.load(Path(args.verifier))
             check_detector(model, source.model_path, source.sha256)
-            features = _extract(source, items, augment=False)
+            features = _extract(source, items, False, args.cache)
             scored = apply(model, items, features, "given")
             mode, threshold = model.mode, args.threshold or model.threshold
         else:
             folds = _folds(args, items)
-            features = _extract(source, items, not args.no_augment)
+            features = _extract(source, items, not args.no_augment, args.cache)
             mode, threshold = args.mode, args.threshold or 0.5
             scored = cross_validate(
                 items,
@@ -177,7 +190,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--models-dir", help=f"directory of the models (env {MODELS_ENV})")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
-    p.add_argument("--no-augment", action="store_true", help="no mirrored / zoomed views")
+    p.add_argument(
+        "--no-augment", action="store_true", help="no mirrored / zoomed / camera-scale views"
+    )
+    p.add_argument(
+        "--cache",
+        nargs="?",
+        const=str(default_dir()),
+        default=None,
+        metavar="DIR",
+        help=f"keep per-view features in DIR and reuse them (default DIR {default_dir()})",
+    )
     p.add_argument("--mode", choices=MODES, default="combined", help="how a frame is decided")
     p.add_argument(
         "--limit",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ import numpy.typing as npt
 from edge.detect.onnx_yolo import OnnxYoloDetector, inspect_model
 from edge.messages import Box, Category, Image
 from edge.verify import candidates as cands
-from edge.verify.augment import View, training_views
+from edge.verify.augment import GREY, View, training_views
 from edge.verify.dataset import CLASSES, Item, LabelBox
 from edge.verify.features import (
     Array,
@@ -31,6 +32,12 @@ from edge.verify.features import (
 from edge.verify.graph import head_inputs
 from edge.verify.model_file import sha256_of
 
+if TYPE_CHECKING:
+    from edge.verify.cache import FeatureCache
+
+EXTRACT_VERSION = 2
+"""Bump when the code below, features.py or candidates.py would give a view other features:
+it is part of the feature cache's key (edge/verify/cache.py)."""
 WHOLE = Box(0.0, 0.0, 1.0, 1.0)
 SKIP = -1
 """Label of a candidate that only partly covers an object: neither positive nor negative."""
@@ -97,6 +104,13 @@ def load_view(view: View) -> Image:
         h, w = image.shape[:2]
         r = item.region
         image = image[int(r.y1 * h) : int(r.y2 * h), int(r.x1 * w) : int(r.x2 * w)]
+    if view.keep is not None:
+        h, w = image.shape[:2]
+        k = view.keep
+        y1, y2, x1, x2 = int(k.y1 * h), int(k.y2 * h), int(k.x1 * w), int(k.x2 * w)
+        masked = np.full_like(image, GREY)
+        masked[y1:y2, x1:x2] = image[y1:y2, x1:x2]
+        image = masked
     if view.flip:
         image = image[:, ::-1]
     return np.ascontiguousarray(image)
@@ -190,13 +204,20 @@ def extract_all(
     augment: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
     seed: int = 0,
+    cache: FeatureCache | None = None,
 ) -> list[ItemFeatures]:
-    """Features of every item, plus its training views (mirror, zoom) when `augment`."""
+    """Features of every item, plus its training views (mirror, zoom, camera scale) when
+    `augment`; read from and written to `cache` when given (the same features either way)."""
     rng = np.random.default_rng(seed)
     views = [v for item in items for v in (training_views(item, rng) if augment else [View(item)])]
     out = []
     for n, view in enumerate(views, 1):
-        out.append(extract_view(source, view))
+        found = cache.get(view) if cache is not None else None
+        if found is None:
+            found = extract_view(source, view)
+            if cache is not None:
+                cache.put(view, found)
+        out.append(found)
         if progress is not None:
             progress(n, len(views), view.id)
     return out

@@ -4,6 +4,9 @@ The detector already ran on the frame; its neck maps (P3, P4, P5: strides 8, 16,
 output come with the boxes (`OnnxYoloDetector(feature_outputs=...)`). An embedding is, per map,
 the channel means and maxima over the box, plus the detector's own best class scores (e.g.
 motorcycle, bicycle, person) among the anchors centred in the box, plus the box's shape.
+The whole-car embedding keeps only the maxima (with the scores and shape): channel means over a
+whole car describe the car itself (walls, light, the kind of camera), which differs from lift to
+lift; a maximum says that something somewhere in the car looks like part of an e-bike.
 No extra network runs: the cost is a few array slices per box.
 """
 
@@ -41,7 +44,13 @@ class FeatureSpec:
 
     @property
     def size(self) -> int:
+        """Columns of a box embedding."""
         return embedding_size(self.map_dims, len(self.score_names))
+
+    @property
+    def frame_size(self) -> int:
+        """Columns of the whole-car embedding."""
+        return len(frame_columns(self.map_dims, len(self.score_names)))
 
     def bind(self, names: Sequence[str]) -> ClassIds:
         """The class ids of this spec in a detector with class names `names`."""
@@ -114,6 +123,17 @@ def embedding_size(dims: Sequence[int], n_scores: int) -> int:
     return 2 * sum(dims) + n_scores + GEOMETRY
 
 
+def frame_columns(dims: Sequence[int], n_scores: int) -> npt.NDArray[np.int64]:
+    """Which columns of a box embedding the whole-car embedding keeps: the maxima of each map,
+    the class scores and the shape."""
+    maxima, start = [], 0
+    for d in dims:
+        maxima.append(np.arange(start + d, start + 2 * d))
+        start += 2 * d
+    rest = np.arange(start, start + n_scores + GEOMETRY)
+    return np.concatenate([*maxima, rest]).astype(np.int64)
+
+
 def _pool(fmap: Array, box: npt.NDArray[np.float64], input_w: int) -> Array:
     c, h, w = fmap.shape
     stride = input_w / w
@@ -168,9 +188,10 @@ def embed_boxes(
 
 
 def embed_region(fm: FeatureMaps, region: Box, score_ids: Sequence[int]) -> Array:
-    """The whole-car embedding: the region pooled as one box (one row)."""
+    """The whole-car embedding: the region pooled as one box, maxima only (one row)."""
     row: Array = embed_boxes(fm, [region], region, score_ids)[0]
-    return row
+    kept: Array = row[frame_columns(fm.dims, len(score_ids))]
+    return kept
 
 
 def feature_maps(detector: OnnxYoloDetector, spec: FeatureSpec) -> FeatureMaps:

@@ -27,7 +27,9 @@ from edge.verify.dataset import CLASSES
 from edge.verify.features import FeatureSpec
 
 FORMAT = "grid-sentinel.lift-verifier"
-VERSION = 1
+VERSION = 2
+"""2: the whole-car classifier reads the maxima-only embedding (features.frame_columns); a
+version 1 file's whole-car classifier reads all columns and cannot be used."""
 MODES = ("combined", "box", "frame")
 _PARTS = ("mean", "scale", "weights", "bias")
 
@@ -149,8 +151,10 @@ def _softmax(arrays: Mapping[str, np.ndarray[Any, Any]], prefix: str) -> Softmax
 
 
 def _check_shapes(path: Path, model: VerifierModel) -> None:
-    size = model.spec.size
-    for name, clf, classes in (("box", model.box, len(CLASSES)), ("frame", model.frame, 2)):
+    for name, clf, classes, size in (
+        ("box", model.box, len(CLASSES), model.spec.size),
+        ("frame", model.frame, 2, model.spec.frame_size),
+    ):
         ok = (
             clf.weights.shape == (size, classes)
             and clf.mean.shape == (size,)

@@ -1,10 +1,13 @@
-"""The lift verifier end to end on a small subset of the real lift pictures: training, both
-evaluations, a refused verifier, and the pipeline raising (or not) on the verifier's word."""
+"""The lift verifier end to end on a small subset of the real lift pictures: training and
+evaluation as an installer runs them (`edge models ...` processes), the feature cache, a refused
+verifier, and the pipeline raising (or not) on the verifier's word."""
 
 from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -17,7 +20,11 @@ from edge.detect.onnx_yolo import OnnxYoloDetector
 from edge.messages import AlertEvent, AlertKind, Category, Frame, Image, Transition
 from edge.pipeline import CameraPipeline
 from edge.replay import replay
+from edge.verify.cache import FeatureCache
+from edge.verify.candidates import CandidateParams
 from edge.verify.cli import main
+from edge.verify.dataset import read_labels
+from edge.verify.extract import FeatureSource, ItemFeatures, extract_all
 from edge.verify.feedback import CropStore
 from edge.verify.model_file import VerifierModel
 from edge.verify.runtime import LiftVerifier
@@ -42,16 +49,41 @@ def data_args(shared_dir: Path) -> list[str]:
     ]
 
 
+def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=600, check=False, cwd=REPO
+    )
+
+
+def edge_script() -> list[str]:
+    """The `edge` console script of this environment (what an installer types), else -m."""
+    script = Path(sys.executable).parent / "edge"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "edge"]
+
+
 @pytest.fixture(scope="module")
-def verifier_file(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(
+    shared_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("verifier") / "ebike_lift_test.npz"
-    assert main(["train-verifier", *data_args(shared_dir), *SUBSET, "--out", str(out)]) == 0
-    return out
+    args = ["models", "train-verifier", *data_args(shared_dir), *SUBSET, "--out", str(out)]
+    done = run([sys.executable, "-m", "edge", *args])
+    assert done.returncode == 0, done.stderr
+    return out, done
 
 
-def test_training_writes_a_small_versioned_verifier(
-    verifier_file: Path, capsys: pytest.CaptureFixture[str]
+@pytest.fixture(scope="module")
+def verifier_file(trained: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    return trained[0]
+
+
+def test_training_reports_progress_and_writes_a_small_versioned_verifier(
+    trained: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
+    verifier_file, done = trained
+    for text in ("features: 1/", "box classifier: ", "whole-car: iteration 150/150"):
+        assert text in done.stderr
+    assert f"wrote {verifier_file}" in done.stdout
     assert verifier_file.stat().st_size < 2_000_000
     model = VerifierModel.load(verifier_file)
     assert (model.mode, model.threshold, model.detector_name) == (
@@ -63,12 +95,13 @@ def test_training_writes_a_small_versioned_verifier(
 
 
 def test_eval_of_a_trained_verifier_prints_the_figures(
-    shared_dir: Path, verifier_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_dir: Path, verifier_file: Path, tmp_path: Path
 ) -> None:
     figures = tmp_path / "eval.json"
     args = ["eval-lift", *data_args(shared_dir), *SUBSET, "--verifier", str(verifier_file)]
-    assert main([*args, "--json", str(figures)]) == 0
-    out = capsys.readouterr().out
+    done = run([*edge_script(), "models", *args, "--json", str(figures)])
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
     for text in (
         "e-bike present: alarm (recall)",
         "stock detector >= 0.3",
@@ -92,6 +125,42 @@ def test_eval_cross_validates_leaving_each_source_out(
     for source in ("qwaiz", "lilyle", "ruoclio", "wheelchair_a"):
         assert f"\n  {source} " in captured.out
     assert 0.0 <= json.loads(figures.read_text())["verifier"]["recall_pct"] <= 100.0
+
+
+def test_the_feature_cache_gives_the_same_figures(
+    shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["eval-lift", *data_args(shared_dir), "--limit", "1", "--no-augment"]
+    cache = ["--cache", str(tmp_path / "cache")]
+    outputs = []
+    for n, extra in enumerate(([], cache, cache)):
+        figures = tmp_path / f"eval{n}.json"
+        assert main([*args, *extra, "--json", str(figures)]) == 0
+        captured = capsys.readouterr()
+        outputs.append((captured.out, figures.read_text()))
+        if n == 1:
+            assert " 0 views read, " in captured.err
+        if n == 2:
+            assert " views read, 0 computed" in captured.err
+    # Per-file scores are printed to two decimals and the JSON to one: same figures, same files.
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_cached_features_are_the_computed_ones_bit_for_bit(
+    shared_dir: Path, tmp_path: Path
+) -> None:
+    items = read_labels(LABELS, shared_dir / "datasets" / "ebike_lift")
+    some = [items[0], next(it for it in items if it.region is not None)]
+    source = FeatureSource(shared_dir / "models" / "yolov8n_int8.onnx", threads=2)
+    cache = FeatureCache(tmp_path, source.sha256, CandidateParams())
+    fresh = extract_all(source, some, augment=True)
+    extract_all(source, some, augment=True, cache=cache)
+    cached = extract_all(source, some, augment=True, cache=cache)
+    assert cache.hits == len(fresh) > 2  # mirrored and zoomed views too
+    for a, b in zip(fresh, cached, strict=True):
+        for name in ItemFeatures.__slots__:
+            x, y = getattr(a, name), getattr(b, name)
+            assert np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y, name
 
 
 def test_a_verifier_for_another_detector_is_refused(

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from edge.messages import AlertEvent, AlertKind, Box, Severity, Transition
 from edge.rules.lift import LiftRule
 from edge.verify import candidates as cands
+from edge.verify.augment import GREY, View, training_views
+from edge.verify.cache import FeatureCache
 from edge.verify.classifier import FitParams, class_weights, fit
 from edge.verify.dataset import (
     DatasetError,
@@ -26,8 +29,8 @@ from edge.verify.dataset import (
     train_items,
 )
 from edge.verify.evaluate import Scored, confusion, rates, stock_rule, verifier_rule
-from edge.verify.extract import SKIP, label_candidate
-from edge.verify.features import FeatureSpec
+from edge.verify.extract import SKIP, ItemFeatures, label_candidate, load_view
+from edge.verify.features import FeatureSpec, frame_columns
 from edge.verify.feedback import CropStore, save_feedback
 from edge.verify.model_file import (
     VERSION,
@@ -125,7 +128,8 @@ def tiny_model() -> VerifierModel:
     spec = _spec()
     x = rng.normal(size=(40, spec.size))
     box = fit(x, np.arange(40, dtype=np.int64) % 4, 4, FitParams(iterations=5))
-    frame = fit(x, np.arange(40, dtype=np.int64) % 2, 2, FitParams(iterations=5))
+    xf = x[:, frame_columns(spec.map_dims, len(spec.score_names))]
+    frame = fit(xf, np.arange(40, dtype=np.int64) % 2, 2, FitParams(iterations=5))
     return VerifierModel(box, frame, spec, "det.onnx", "ab" * 32, info={"pictures": 40})
 
 
@@ -137,6 +141,10 @@ def test_verifier_file_round_trip(tmp_path: Path) -> None:
     x = np.ones((3, model.spec.size))
     np.testing.assert_allclose(loaded.box.predict(x), model.box.predict(x), rtol=1e-6)
     assert loaded.info["pictures"] == 40
+    # The whole-car embedding: per map the maxima (columns 2-3 of p3, 7-9 of p4), then the
+    # 2 class scores and 3 shape columns.
+    assert frame_columns((2, 3), 2).tolist() == [2, 3, 7, 8, 9, 10, 11, 12, 13, 14]
+    assert loaded.frame.n_inputs == loaded.spec.frame_size == 10
 
 
 def _rewrite_meta(path: Path, **changes: object) -> None:
@@ -150,7 +158,11 @@ def _rewrite_meta(path: Path, **changes: object) -> None:
 
 
 MISMATCHES = {
-    "a newer format version": ({"version": VERSION + 1}, "format version 2, but this node reads"),
+    "a newer format version": (
+        {"version": VERSION + 1},
+        f"format version {VERSION + 1}, but this node reads version {VERSION}; retrain it",
+    ),
+    "a version 1 file": ({"version": 1}, "format version 1, but this node reads version 2"),
     "not a verifier file": ({"format": "something-else"}, "not a verifier file"),
     "other classes": ({"classes": ["ebike", "other"]}, "classes"),
 }
@@ -285,3 +297,76 @@ def test_alarm_level_rates_and_confusion() -> None:
     assert verifier["crop_recall"].total == 1
     stock = confusion(scored, stock_rule(0.3))
     assert stock["ebike"] == (1, 1) and stock["bicycle"] == (1, 0)
+
+
+def some_features(view: View) -> ItemFeatures:
+    rng = np.random.default_rng(3)
+    return ItemFeatures(
+        item_id=view.item.id,
+        view_id=view.id,
+        cand_x=rng.normal(size=(3, 7)).astype(np.float32),
+        cand_y=np.array([0, 3, SKIP], dtype=np.int64),
+        cand_origin=("detector", "person", "grid"),
+        cand_boxes=(Box(0.1, 0.2, 0.3, 0.4), Box(0.0, 0.0, 0.5, 0.5), Box(1 / 3, 0.0, 1.0, 1.0)),
+        obj_x=np.zeros((0, 7), dtype=np.float32),
+        obj_y=np.zeros(0, dtype=np.int64),
+        frame_x=rng.normal(size=7).astype(np.float32),
+        stock_score=0.123456789,
+    )
+
+
+def test_feature_cache_round_trips_exactly_and_misses_on_any_change(tmp_path: Path) -> None:
+    image = tmp_path / "a.png"
+    image.write_bytes(b"not really a png")
+    ebike = (LabelBox("ebike", Box(0.1, 0.1, 0.6, 0.9)),)
+    item = Item("a", image, "src", ItemKind.FRAME, True, boxes=ebike)
+    view = View(item)
+    cache = FeatureCache(tmp_path / "cache", "ab" * 32, cands.CandidateParams())
+    assert cache.get(view) is None
+    stored = some_features(view)
+    cache.put(view, stored)
+    got = cache.get(View(Item("renamed", image, "src", ItemKind.FRAME, True, boxes=ebike)))
+    assert got is not None and got.item_id == "renamed"
+    for name in ItemFeatures.__slots__:
+        if name not in ("item_id", "view_id"):
+            a, b = getattr(stored, name), getattr(got, name)
+            assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b, name
+    assert (cache.hits, cache.misses) == (1, 1)
+
+    other_detector = FeatureCache(tmp_path / "cache", "cd" * 32, cands.CandidateParams())
+    assert other_detector.get(view) is None
+    assert cache.get(View(item, flip=True)) is None
+    relabelled = Item("a", image, "src", ItemKind.FRAME, False)
+    assert cache.get(View(relabelled)) is None
+    image.write_bytes(b"an edited picture")  # another size (and modification time)
+    assert cache.get(view) is None
+    # A damaged entry is a miss, not an error.
+    fresh = FeatureCache(tmp_path / "fresh", "ab" * 32, cands.CandidateParams())
+    fresh.put(view, stored)
+    (entry,) = (tmp_path / "fresh").rglob("*.npz")
+    entry.write_bytes(b"garbage")
+    assert fresh.get(view) is None
+
+
+def test_camera_scale_views_keep_the_region_at_frame_scale(tmp_path: Path) -> None:
+    image = np.full((100, 200, 3), 7, dtype=np.uint8)
+    path = tmp_path / "lift.png"
+    assert cv2.imwrite(str(path), image)
+    boxes = (
+        LabelBox("person", Box(0.1, 0.1, 0.3, 0.9)),
+        LabelBox("ebike", Box(0.45, 0.5, 0.9, 0.9)),  # mostly outside the region
+    )
+    sub = Item("f#1", path, "s", ItemKind.SUBFRAME, False, Box(0.0, 0.0, 0.5, 1.0), boxes)
+    views = training_views(sub, np.random.default_rng(0))
+    assert [v.id for v in views] == ["f#1", "f#1#scale", "f#1|flip", "f#1#scale|flip"]
+    scale = views[1]
+    assert scale.item.region is None and scale.keep == sub.region
+    assert [(o.label, o.box) for o in scale.objects()] == [
+        ("person", Box(0.1, 0.1, 0.3, 0.9)),
+        ("ignore", Box(0.45, 0.5, 0.5, 0.9)),
+    ]
+    seen = load_view(scale)
+    assert seen.shape == image.shape  # the camera's scale, not the region's
+    assert (seen[:, :100] == 7).all() and (seen[:, 100:] == GREY).all()
+    flipped = load_view(views[3])
+    assert (flipped[:, 100:] == 7).all() and (flipped[:, :100] == GREY).all()
