@@ -294,12 +294,13 @@ class Bench:
         calib = self.probe(kind, gated, calib_n, max(12.0, duration / 3))
         probes.append(calib)
         per_camera = calib.busy / calib_n if calib.busy > 0 else 1.0
-        guess = max(1, min(limit, math.floor(0.9 / per_camera)))
+        # `busy` adds up the lanes' workers, each of which can be busy all the time.
+        guess = max(1, min(limit, math.floor(0.9 * self.lanes / per_camera)))
         results: dict[int, bool] = {}
         if calib.n <= limit and calib.passed and calib.lat_p95 <= LATENCY_LIMIT_S:
             results[calib_n] = True  # short probe: only trusted as a lower bound
-        n = guess
         step = max(1, round(0.15 * guess))
+        n = guess if guess not in results else guess + step  # the calibration passed there
         while 1 <= n <= limit and n not in results:
             p = self.probe(kind, gated, n, duration)
             probes.append(p)
