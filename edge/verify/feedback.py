@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 
 import cv2
@@ -65,13 +66,18 @@ def save_feedback(crop: Image, label: str, directory: Path) -> Path:
 
 
 class CropStore:
-    """Crops of recent lift alerts by crop id, at most `max_files` (oldest go first)."""
+    """Crops of recent lift alerts by crop id, at most `max_files` (oldest go first).
+
+    Shared by every detection lane's verifier, so writing and pruning take a lock: two lanes
+    pruning at once would stat files the other has just deleted.
+    """
 
     def __init__(self, directory: Path, max_files: int = 500) -> None:
         if max_files < 1:
             raise ValueError("max_files must be at least 1")
         self.directory = Path(directory)
         self._max = max_files
+        self._lock = threading.Lock()
 
     def _path(self, crop_id: str) -> Path:
         if not _SAFE.match(crop_id):
@@ -80,9 +86,10 @@ class CropStore:
 
     def put(self, crop_id: str, crop: Image) -> Path:
         path = self._path(crop_id)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        _write_png(path, np.ascontiguousarray(crop))
-        self._prune()
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _write_png(path, np.ascontiguousarray(crop))
+            self._prune()
         return path
 
     def load(self, crop_id: str) -> Image | None:
