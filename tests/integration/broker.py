@@ -7,6 +7,7 @@ starts its own, with persistence in its tmp directory so QoS 1 sessions survive 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -220,6 +221,19 @@ class Subscriber:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def retained_payload(port: int, topic: str, client_id: str = "late-subscriber") -> Any:
+    """The one retained message on `topic` (a filter) that a client connecting now is given,
+    decoded from JSON: what a platform that connects late learns at once."""
+    late = Subscriber(port, topic, client_id=client_id)
+    try:
+        assert late.wait_for(bool, 10), f"no retained message on {topic}"
+        (retained,) = late.messages
+        assert retained.retain
+        return json.loads(retained.payload)
+    finally:
+        late.close()
 
 
 class TcpProxy:

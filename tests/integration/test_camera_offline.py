@@ -88,31 +88,19 @@ class Harness:
         return [(str(e["kind"]), str(e["event"])) for e in self.sink.events[start:]]
 
 
+def forecourt(**zone: float) -> dict[str, object]:
+    """The forecourt camera at 2 fps with a fire lane on the driveway (the van parks there)."""
+    driveway = {"id": "driveway", "kind": "fire_lane", "polygon": DRIVEWAY, **zone}
+    return {"id": "forecourt", "source": "0", "detect_fps": 2, "offline_after_s": 10,
+            "zones": [driveway]}  # fmt: skip
+
+
 def test_outage_freezes_rules_then_they_resume(models_dir: Path, data_dir: Path) -> None:
     image = cv2.imread(str(data_dir / "images/parking/forecourt_parked_cars_qengineering.jpg"))
     assert image is not None
     empty: Image = np.full_like(image, 128)
-    h = Harness(
-        models_dir,
-        {
-            "id": "forecourt",
-            "source": "0",
-            "detect_fps": 2,
-            "offline_after_s": 10,
-            "motion_gate": False,
-            "zones": [
-                {
-                    "id": "driveway",
-                    "kind": "fire_lane",
-                    "polygon": DRIVEWAY,
-                    "grace_s": 2,
-                    "stationary_window_s": 1,
-                    "clear_after_s": 5,
-                }
-            ],
-        },
-        period=0.5,
-    )
+    camera = forecourt(grace_s=2, stationary_window_s=1, clear_after_s=5)
+    h = Harness(models_dir, {**camera, "motion_gate": False}, period=0.5)
 
     assert h.run(6.0, image) == [("fire_lane_blocked", "raised")]
     # 54 s without a frame: far past clear_after_s.
@@ -157,25 +145,7 @@ def test_a_worker_behind_its_cameras_is_not_a_stalled_camera(
     paused, so the van's tracks and stationary history must not be reset on every look."""
     image = cv2.imread(str(data_dir / "images/parking/forecourt_parked_cars_qengineering.jpg"))
     assert image is not None
-    h = Harness(
-        models_dir,
-        {
-            "id": "forecourt",
-            "source": "0",
-            "detect_fps": 2,
-            "offline_after_s": 10,
-            "zones": [
-                {
-                    "id": "driveway",
-                    "kind": "fire_lane",
-                    "polygon": DRIVEWAY,
-                    "grace_s": 4,
-                    "stationary_window_s": 2,
-                    "clear_after_s": 10,
-                }
-            ],
-        },
-        period=0.5,
-    )
+    camera = forecourt(grace_s=4, stationary_window_s=2, clear_after_s=10)
+    h = Harness(models_dir, camera, period=0.5)
     # Frames every 0.5 s, looks every 2.5 s: past stall_s (2 s) between two looks.
     assert h.run(20.0, image, look_every=5) == [("fire_lane_blocked", "raised")]

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.integration.broker import MosquittoBroker, Received, Subscriber
+from tests.integration.broker import MosquittoBroker, Received, Subscriber, retained_payload
 from tests.integration.node import NodeProcess, alert_events, find
 from tests.schemas import validate
 
@@ -267,13 +267,7 @@ def test_zigbee_smoke_detector_through_the_node(site: Site, platform: Subscriber
     for payload, _ in states:
         validate("sensor_state", payload)
     # A platform connecting later is told the sensor's last state at once.
-    late = Subscriber(site.broker.port, f"{PREFIX}/sensors/+/state", client_id="late")
-    try:
-        assert late.wait_for(bool, 10)
-        (retained,) = late.messages
-        assert retained.retain and json.loads(retained.payload)["state"] == "offline"
-    finally:
-        late.close()
+    assert retained_payload(site.broker.port, f"{PREFIX}/sensors/+/state")["state"] == "offline"
 
 
 def _sensor_states(msgs: list[Received]) -> list[str]:

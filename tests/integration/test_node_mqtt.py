@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.broker import MosquittoBroker, Received, Subscriber
+from tests.integration.broker import MosquittoBroker, Received, Subscriber, retained_payload
 from tests.integration.node import NodeProcess
 from tests.schemas import validate
 
@@ -111,13 +111,7 @@ def test_alerts_status_and_last_will(broker: MosquittoBroker, node: NodeProcess)
     finally:
         sub.close()
 
-    late = Subscriber(broker.port, f"{PREFIX}/status", client_id="late-subscriber")
-    try:
-        assert late.wait_for(bool, 10)
-        (retained,) = late.messages
-        assert retained.retain and json.loads(retained.payload)["state"] == "offline"
-    finally:
-        late.close()
+    assert retained_payload(broker.port, f"{PREFIX}/status")["state"] == "offline"
 
 
 def test_two_detection_lanes_judge_their_cameras_in_parallel(
