@@ -37,6 +37,9 @@ class CameraRuntime:
     next_due: float = 0.0
     first_frame_ts: float | None = None
     last_frame_ts: float | None = None
+    judged: int = 0
+    # Start of the current load window: (monotonic time, judged, frames put in the slot).
+    window: tuple[float, int, int] | None = None
 
     @property
     def stall_s(self) -> float:
@@ -63,6 +66,7 @@ class DetectionWorker:
         idle_wait_s: float = 0.02,
         housekeeping: Sequence[Callable[[], object]] = (),
         housekeeping_every_s: float = 1.0,
+        load_window_s: float = 60.0,
     ) -> None:
         self._cameras = list(cameras)
         self._manager = manager
@@ -72,9 +76,11 @@ class DetectionWorker:
         self._housekeeping = list(housekeeping)
         self._housekeeping_every = housekeeping_every_s
         self._next_housekeeping = 0.0
+        self._load_window = load_window_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        self.overload_warnings = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="detection", daemon=True)
@@ -122,13 +128,37 @@ class DetectionWorker:
                 # Catch up without bursts: after a slow step the next frame is due one
                 # period from now, not several periods in the past.
                 cam.next_due = max(cam.next_due + cam.period, now)
+                cam.judged += 1
                 self._judge(cam, frame)
                 worked = True
         offline = cam.health.check(self._clock.monotonic())
         if offline:
             self._manager.handle(offline)
             self._notify(cam.camera_id, online=False)
+        self._check_load(cam, now)
         return worked
+
+    def _check_load(self, cam: CameraRuntime, now: float) -> None:
+        """Say so when a camera is judged well below its detect_fps although its frames come:
+        the lane is overloaded, and an installer should know before a verdict comes late."""
+        if cam.window is None:
+            cam.window = (now, cam.judged, cam.slot.puts)
+            return
+        start, judged0, puts0 = cam.window
+        elapsed = now - start
+        if elapsed < self._load_window:
+            return
+        cam.window = (now, cam.judged, cam.slot.puts)
+        judged = (cam.judged - judged0) / elapsed
+        wanted = min(1.0 / cam.period, (cam.slot.puts - puts0) / elapsed)
+        if wanted > 0.0 and judged < 0.9 * wanted:
+            self.overload_warnings += 1
+            log.warning(
+                "camera %s was judged %.2f times/s over the last %.0f s, not %.2f: this "
+                "detection lane is overloaded (add a lane with models.lanes, lower detect_fps "
+                "or move cameras; docs/benchmarks.md has the measured capacity)",
+                cam.camera_id, judged, elapsed, wanted,
+            )  # fmt: skip
 
     def _judge(self, cam: CameraRuntime, frame: Frame) -> None:
         events: list[AlertEvent] = []

@@ -7,6 +7,7 @@ and the detection worker stepped by hand, so the outage can last as long as the 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import cv2
@@ -149,3 +150,17 @@ def test_a_worker_behind_its_cameras_is_not_a_stalled_camera(
     h = Harness(models_dir, camera, period=0.5)
     # Frames every 0.5 s, looks every 2.5 s: past stall_s (2 s) between two looks.
     assert h.run(20.0, image, look_every=5) == [("fire_lane_blocked", "raised")]
+
+
+def test_a_lane_too_slow_for_its_cameras_says_so(
+    models_dir: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    image = cv2.imread(str(data_dir / "images/parking/forecourt_parked_cars_qengineering.jpg"))
+    assert image is not None
+    h = Harness(models_dir, forecourt(grace_s=4), period=0.5)
+    with caplog.at_level(logging.WARNING, logger="edge.worker"):
+        h.run(61.0, image)  # judged at its 2 fps: fine
+        assert h.worker.overload_warnings == 0
+        h.run(122.0, image, look_every=5)  # judged at 0.4/s while frames come at 2/s
+    assert h.worker.overload_warnings == 1
+    assert "camera forecourt was judged 0.4" in caplog.text and "models.lanes" in caplog.text
