@@ -1,7 +1,7 @@
 """A real node under test: `edge.app.Node` with a real Mosquitto, fed from decoded footage.
 
-Everything after the frame slot is the node as `edge run` builds it: the one detection
-worker, each camera's pipeline (motion gate, detector, tracker, rules), camera health, the
+Everything after the frame slot is the node as `edge run` builds it: the detection worker of
+each lane, each camera's pipeline (motion gate, detector, tracker, rules), camera health, the
 alert manager, the durable outbox, the publisher and the MQTT link. Only the capture threads
 are replaced by one `Feeder` thread that puts each camera's next picture into its
 `LatestFrameSlot` at the camera's frame rate, stamped with the capture time, exactly as

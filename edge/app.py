@@ -275,12 +275,16 @@ class Node:
         self.sink.deliver(self.topics.camera_snapshot(camera_id), buf.tobytes())
         return Outcome(True, f"snapshot of {camera_id} published ({len(buf)} bytes)")
 
+    def _wall(self, monotonic: float | None) -> float | None:
+        """A monotonic time of this process as Unix time, for payloads."""
+        return (
+            None if monotonic is None else self.clock.now() - (self.clock.monotonic() - monotonic)
+        )
+
     def publish_sensor_state(self, state: SensorState) -> None:
-        last = state.last_heard
-        wall_last = None if last is None else self.clock.now() - (self.clock.monotonic() - last)
         payload = sensor_state_payload(
             state.sensor_id, state.kind, online=state.online, ts=self.clock.now(),
-            last_reading_at=wall_last, values=dict(state.values),
+            last_reading_at=self._wall(state.last_heard), values=dict(state.values),
         )  # fmt: skip
         self.outbox.put(self.topics.sensor_state(state.sensor_id), payload, qos=1, retain=True)
 
@@ -288,10 +292,9 @@ class Node:
         stats = self.cameras.capture_stats(camera_id)
         if stats is None:
             return
-        last = stats.last_frame_ts
-        wall_last = None if last is None else self.clock.now() - (self.clock.monotonic() - last)
         payload = camera_state_payload(
-            camera_id, online=online, ts=self.clock.now(), last_frame_at=wall_last,
+            camera_id, online=online, ts=self.clock.now(),
+            last_frame_at=self._wall(stats.last_frame_ts),
             fps=stats.fps, frames_dropped=stats.frames_dropped, reconnects=stats.reconnects,
         )  # fmt: skip
         self.outbox.put(self.topics.camera_state(camera_id), payload, qos=1, retain=True)

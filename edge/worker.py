@@ -36,7 +36,6 @@ class CameraRuntime:
     lane: int = 0
     next_due: float = 0.0
     first_frame_ts: float | None = None
-    last_frame_ts: float | None = None
     judged: int = 0
     # Start of the current load window: (monotonic time, judged, frames put in the slot).
     window: tuple[float, int, int] | None = None
@@ -164,14 +163,13 @@ class DetectionWorker:
         events: list[AlertEvent] = []
         recovered = cam.health.frame(frame.ts)
         events.extend(recovered)
-        first = cam.last_frame_ts is None
+        first = cam.first_frame_ts is None
         if first:
             cam.first_frame_ts = frame.ts
         # The camera's silence, not the gap between our own looks: when the worker is behind
         # (more cameras than it can judge in time), resetting gates and tracks on every late
         # look would make it later still and no car would ever be seen staying put.
         stalled = not first and cam.slot.silence_before_taken > cam.stall_s
-        cam.last_frame_ts = frame.ts
         if recovered or stalled:
             cam.pipeline.resume(frame.ts)
         if recovered or first:

@@ -137,7 +137,8 @@ class SensorHub:
         self._on_state = on_state
         self._state_every = state_every_s
         self._values: dict[str, dict[str, float | bool]] = {s.id: {} for s in active}
-        # What was last reported per sensor: online or not, when, and whether values changed.
+        # What was last reported per sensor (online or not, when), and which sensors have
+        # new values since.
         self._reported: dict[str, tuple[bool, float]] = {}
         self._fresh: set[str] = set()
 

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge.config.model import Camera
 from edge.messages import Box, Category, Detection, Track
+from edge.pipeline import tracker_for
 from edge.track.bytetrack import ByteTracker, boxes_array, greedy_match, iou_matrix
 
 VEHICLE = Category.VEHICLE
@@ -382,3 +384,18 @@ def test_iou_matrix_agrees_with_box_iou(a: list[Box], b: list[Box]) -> None:
 )
 def test_greedy_match(scores: list[list[float]], pairs: list[tuple[int, int]]) -> None:
     assert greedy_match(np.asarray(scores, dtype=np.float64), 0.3) == pairs
+
+
+def test_a_lift_cameras_tracker_reports_from_the_first_match() -> None:
+    """The lift rule's own min_hits confirms an e-bike; its tracker must not add a frame of
+    delay. Other cameras keep the tracker's confirmation on the second match."""
+
+    def camera(kind: str) -> Camera:
+        zone = {"id": "z", "kind": kind, "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
+        return Camera.model_validate({"id": "c", "source": "0", "zones": [zone]})
+
+    bike = [det(0.5, 0.5, conf=0.8, cls="motorcycle", cat=Category.TWO_WHEELER)]
+    assert len(tracker_for(camera("lift")).update(bike, 0.0)) == 1
+    parking = tracker_for(camera("no_parking"))
+    assert parking.update(bike, 0.0) == []
+    assert len(parking.update(bike, 0.2)) == 1
