@@ -2,8 +2,9 @@
 
 A sensor is read one way only: `mqtt` (zigbee2mqtt state messages or generic JSON with a dotted
 field path) or `modbus` (a register scaled to the sensor's unit, plus status bits). Numeric
-readings are judged against two levels with hysteresis and a minimum duration; the defaults per
-kind, and where they come from, are in `_KIND_THRESHOLDS` below.
+readings are judged against two levels with hysteresis and a minimum duration, and only when they
+lie in the value's physical range (`plausible`); the defaults per kind, and where they come from,
+are in `_KIND_THRESHOLDS` and `_KIND_PLAUSIBLE` below.
 
 This module must not import `edge.config.model`: that module imports `Sensor` from here for
 `Settings.sensors`, so the small base pieces are repeated rather than imported in a circle.
@@ -188,6 +189,21 @@ class Thresholds(StrictModel):
     )
 
 
+class Plausible(StrictModel):
+    """The range a reading can physically take, in the sensor's unit: the device's measuring
+    range. A reading outside it says the sensor is broken, not the air: it raises `sensor_fault`
+    (with the reading and this range in its detail), never raises or clears the alarm, and the
+    sensor keeps its last good value until plausible readings return. A value left out takes
+    the kind's default when the sensor reports in the kind's unit."""
+
+    min: float | None = Field(
+        None, ge=-1e9, le=1e9, description="Lowest plausible reading (inclusive)."
+    )
+    max: float | None = Field(
+        None, ge=-1e9, le=1e9, description="Highest plausible reading (inclusive)."
+    )
+
+
 class SensorSeverities(StrictModel):
     level1: Severity = Field(Severity.MAJOR, description="Numeric level 1; device alarm 1.")
     level2: Severity = Field(
@@ -217,6 +233,18 @@ _KIND_THRESHOLDS: dict[SensorKind, Thresholds] = {
     SensorKind.CO: Thresholds(level1=50.0, level2=150.0, hysteresis=10.0, min_duration_s=60.0),
 }
 _KIND_UNITS: dict[SensorKind, str] = {SensorKind.GAS: "%LEL", SensorKind.CO: "ppm"}
+# Physical range per kind, in the kind's default unit (issue 12: a gas reading of -1e300 once
+# cleared a critical alarm). The top is the end of the scale: 100 %LEL is the lower explosive
+# limit itself, the full scale of every %LEL detector (a detector past it should say so with its
+# own alarm flag or bit, which is judged on its own); 10,000 ppm is the top of the high-range CO
+# cells sold (domestic and car-park detectors measure 0-1,000 ppm). The bottom allows the zero
+# drift real catalytic and electrochemical cells show, 5 % of the usual measuring range
+# (0-100 %LEL, 0-1,000 ppm), so a detector reading -1 in clean air is not a fault. A sensor in
+# another unit has no default: it must give `plausible`, as it must give its thresholds.
+_KIND_PLAUSIBLE: dict[SensorKind, Plausible] = {
+    SensorKind.GAS: Plausible(min=-5.0, max=100.0),
+    SensorKind.CO: Plausible(min=-50.0, max=10_000.0),
+}
 # For thresholds the user starts from scratch (no kind default).
 _GENERIC_HYSTERESIS = 0.0
 _GENERIC_MIN_DURATION_S = 5.0
@@ -256,6 +284,13 @@ class Sensor(StrictModel):
         description="Levels for the numeric value; default by kind (gas 25/50 %LEL, co "
         "50/150 ppm). Only for sensors with a numeric value.",
     )
+    plausible: Plausible | None = Field(
+        None,
+        description="Physical range of the numeric value, in its unit (the device's measuring "
+        "range); a reading outside it is a sensor_fault, never an alarm or a clear. Default by "
+        "kind: gas -5..100 %LEL, co -50..10,000 ppm; required for a value in another unit. "
+        "The thresholds must lie inside it. Only for sensors with a numeric value.",
+    )
     offline_after_s: float | None = Field(
         None,
         ge=5.0,
@@ -280,6 +315,7 @@ class Sensor(StrictModel):
                 f"({self.severities.level1}); an upgrade must never lower the severity"
             )
         self._resolve_thresholds()
+        self._resolve_plausible()
         if self.offline_after_s is None:
             object.__setattr__(self, "offline_after_s", self._default_offline())
         if self.modbus is not None and self.offline_after < 3 * self.modbus.poll_s:
@@ -317,6 +353,31 @@ class Sensor(StrictModel):
         _check_levels(t)
         object.__setattr__(self, "thresholds", t)
 
+    def _resolve_plausible(self) -> None:
+        given = self.plausible
+        if not self.numeric:
+            if given is not None:
+                raise ValueError(
+                    "plausible needs a numeric value: set mqtt.field or modbus.register"
+                )
+            return
+        kind_unit = _KIND_UNITS.get(self.kind)
+        default = _KIND_PLAUSIBLE.get(self.kind) if self.unit == kind_unit else None
+        low, high = _pick(given, default, "min"), _pick(given, default, "max")
+        if low is None or high is None:
+            raise ValueError(
+                f"this {self.kind} sensor reports in {self.unit!r} but the default plausible "
+                f"range is in {kind_unit}; give plausible.min and plausible.max in {self.unit} "
+                "(the device's measuring range)"
+                if _KIND_PLAUSIBLE.get(self.kind) is not None
+                else f"a {self.kind} sensor has no default plausible range; set plausible.min "
+                f"and plausible.max in {self.unit or 'its unit'} (the device's measuring range)"
+            )
+        if low >= high:
+            raise ValueError(f"plausible.min ({low:g}) must be below plausible.max ({high:g})")
+        _check_range(self.limits, low, high)
+        object.__setattr__(self, "plausible", Plausible(min=low, max=high))
+
     def _default_offline(self) -> float:
         if self.modbus is not None:
             return _OFFLINE_MODBUS_S
@@ -347,6 +408,15 @@ class Sensor(StrictModel):
         return self.thresholds
 
     @property
+    def plausible_range(self) -> tuple[float, float]:
+        """Resolved (min, max) of a plausible reading; only for numeric sensors."""
+        p = self.plausible
+        assert p is not None and p.min is not None and p.max is not None, (
+            "plausible_range asked of a sensor without a numeric value"
+        )
+        return p.min, p.max
+
+    @property
     def offline_after(self) -> float:
         assert self.offline_after_s is not None
         return self.offline_after_s
@@ -358,7 +428,7 @@ class Sensor(StrictModel):
         return f"{self.mqtt.topic}/availability"
 
 
-def _pick(given: Thresholds | None, default: Thresholds | None, name: str) -> float | None:
+def _pick(given: StrictModel | None, default: StrictModel | None, name: str) -> float | None:
     value: float | None = getattr(given, name) if given is not None else None
     if value is None and default is not None:
         value = getattr(default, name)
@@ -383,6 +453,22 @@ def _check_levels(t: Thresholds) -> None:
             f"thresholds.hysteresis ({t.hysteresis:g}) must be smaller than the gap between "
             f"level1 and level2 ({gap:g}), or a value back under level 2 would still count as "
             "level 2"
+        )
+
+
+def _check_range(t: Thresholds, low: float, high: float) -> None:
+    assert t.level1 is not None and t.hysteresis is not None
+    if t.level1 - t.hysteresis <= low:
+        raise ValueError(
+            f"thresholds.level1 ({t.level1:g}) less the hysteresis ({t.hysteresis:g}) must be "
+            f"above plausible.min ({low:g}): the alarm ends only below that, so it could never "
+            "clear"
+        )
+    top, name = (t.level1, "level1") if t.level2 is None else (t.level2, "level2")
+    if top > high:
+        raise ValueError(
+            f"thresholds.{name} ({top:g}) is above plausible.max ({high:g}): a reading there "
+            "would be refused as implausible, so that level could never be reached"
         )
 
 

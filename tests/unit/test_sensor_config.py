@@ -57,6 +57,7 @@ def test_issue_examples() -> None:
                 "kind": "smoke",
                 "mqtt": {"topic": "t", "field": "smoke_density", "unit": "dB/m"},
                 "thresholds": {"level1": 0.1, "level2": 0.2},
+                "plausible": {"min": 0, "max": 2},
             },
             (0.1, 0.2, 0.0, 5.0, "dB/m"),
         ),
@@ -65,6 +66,7 @@ def test_issue_examples() -> None:
                 "kind": "gas",
                 "modbus": {**MODBUS, "unit_of_measure": "ppm"},
                 "thresholds": {"level1": 1000, "level2": 5000, "hysteresis": 100},
+                "plausible": {"min": -500, "max": 10_000},
             },
             (1000.0, 5000.0, 100.0, 5.0, "ppm"),
         ),
@@ -73,6 +75,7 @@ def test_issue_examples() -> None:
                 "kind": "co",
                 "modbus": {**MODBUS, "unit_of_measure": "mg/m3"},
                 "thresholds": {"level1": 30},
+                "plausible": {"min": 0, "max": 1000},
             },
             (30.0, None, 0.0, 60.0, "mg/m3"),  # nothing in ppm carried over
         ),
@@ -82,6 +85,43 @@ def test_threshold_defaults(config: dict[str, Any], expected: tuple[Any, ...]) -
     s = make(**config)
     t = s.limits
     assert (t.level1, t.level2, t.hysteresis, t.min_duration_s, s.unit) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        pytest.param({"modbus": MODBUS}, (-5.0, 100.0), id="gas-default"),
+        pytest.param(
+            {"kind": "co", "mqtt": {"topic": "t", "format": "json", "field": "ppm"}},
+            (-50.0, 10_000.0),
+            id="co-default",
+        ),
+        pytest.param(
+            {"modbus": MODBUS, "thresholds": {"level1": 10, "level2": 20}},
+            (-5.0, 100.0),
+            id="own-thresholds-same-unit-keep-the-kind-range",
+        ),
+        pytest.param(
+            {"modbus": MODBUS, "plausible": {"max": 60}}, (-5.0, 60.0), id="one-end-given"
+        ),
+        pytest.param(
+            {
+                "modbus": {**MODBUS, "unit_of_measure": "ppm"},
+                "thresholds": {"level1": 1000, "level2": 5000, "hysteresis": 100},
+                "plausible": {"min": 0, "max": 50_000},
+            },
+            (0.0, 50_000.0),
+            id="another-unit-gives-its-range",
+        ),
+    ],
+)
+def test_plausible_range_defaults(config: dict[str, Any], expected: tuple[float, float]) -> None:
+    assert make(**config).plausible_range == expected
+
+
+def test_no_plausible_range_without_a_value() -> None:
+    s = make(kind="smoke", mqtt=Z2M)
+    assert s.plausible is None
 
 
 @pytest.mark.parametrize(
@@ -189,6 +229,52 @@ ERRORS = [
         id="nan-threshold",
     ),
     pytest.param({"modbus": MODBUS, "treshold": {}}, "Extra inputs", id="misspelt-key"),
+    pytest.param(
+        {
+            "modbus": {**MODBUS, "unit_of_measure": "ppm"},
+            "thresholds": {"level1": 1000, "level2": 5000},
+        },
+        "reports in 'ppm' but the default plausible range is in %LEL; give plausible.min and "
+        "plausible.max in ppm",
+        id="another-unit-needs-its-range",
+    ),
+    pytest.param(
+        {
+            "kind": "smoke",
+            "mqtt": {"topic": "t", "field": "smoke_density"},
+            "thresholds": {"level1": 0.1, "level2": 0.2},
+        },
+        "a smoke sensor has no default plausible range; set plausible.min and plausible.max",
+        id="smoke-value-needs-its-range",
+    ),
+    pytest.param(
+        {"kind": "smoke", "mqtt": Z2M, "plausible": {"min": 0, "max": 1}},
+        "plausible needs a numeric value: set mqtt.field or modbus.register",
+        id="range-without-value",
+    ),
+    pytest.param(
+        {"modbus": MODBUS, "plausible": {"min": 100, "max": 0}},
+        "plausible.min (100) must be below plausible.max (0)",
+        id="range-upside-down",
+    ),
+    pytest.param(
+        {"modbus": MODBUS, "plausible": {"max": 40}},
+        "thresholds.level2 (50) is above plausible.max (40)",
+        id="level-beyond-the-range",
+    ),
+    pytest.param(
+        {"modbus": MODBUS, "plausible": {"min": 20}},
+        "thresholds.level1 (25) less the hysteresis (5) must be above plausible.min (20)",
+        id="alarm-could-never-clear",
+    ),
+    pytest.param(
+        {"modbus": MODBUS, "plausible": {"max": float("inf")}},
+        "less than or equal to",
+        id="infinite-range",
+    ),
+    pytest.param(
+        {"modbus": MODBUS, "plausible": {"maximum": 10}}, "Extra inputs", id="misspelt-range"
+    ),
 ]
 
 
