@@ -184,9 +184,17 @@ class Reading:
     """One message from a sensor, decoded: the values it reported, by name.
 
     Numeric values are in the sensor's configured unit (e.g. %LEL, ppm); booleans are alarm,
-    fault, tamper or battery flags. `ts` is on the monotonic clock.
+    fault, tamper or battery flags. `ts` is on the monotonic clock. `fields` names the message's
+    fields (or Modbus registers) the decoder looked at and found present: True if it could read
+    them, False if not; an unreadable field is left out of `values`.
     """
 
     sensor_id: str
     ts: float
     values: dict[str, float | bool]
+    fields: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def unreadable(self) -> tuple[str, ...]:
+        """The fields present in the message that could not be read, in the order seen."""
+        return tuple(name for name, ok in self.fields.items() if not ok)

@@ -4,7 +4,9 @@ Three threads call in: paho's network thread (`handle_mqtt`), the Modbus pollers
 the worker loop (`check`). One lock serialises them, so the rules need none, and `emit` is
 called under it so that a sensor's events reach the alert manager in the order they happened.
 Nothing from the network may raise out of here: malformed input is counted by reason and logged
-at WARNING with its topic, at most once per reason per `warn_every_s`.
+at WARNING with its topic, at most once per reason per `warn_every_s`. A message (or Modbus
+poll) with fields the node cannot read is not malformed: the rest of it counts, and it is
+counted in `unreadable_fields` and logged the same way (the rules raise a `sensor_fault`).
 
 The hub also reports each sensor's state (online or offline, its latest values) to `on_state`:
 at once when it goes online or offline, and with new values at most every `state_every_s`, so
@@ -27,6 +29,7 @@ from edge.sensors.decode import (
     FAILURES,
     ONLINE,
     UNREACHABLE,
+    VALUE,
     DecodeError,
     DecodeReason,
     decode_availability,
@@ -52,13 +55,16 @@ class SensorState:
 
 StateListener = Callable[[SensorState], None]
 _UNKNOWN = "unknown_topic"  # the throttle key for unknown topics
+_UNREADABLE = "unreadable_field"  # the throttle key for fields the node cannot read
 _LINK_KEYS = frozenset({ONLINE, UNREACHABLE, FAILURES})
 _MAX_TOPIC_LOG = 200
 
 
 @dataclass(frozen=True, slots=True)
 class SensorCounters:
-    """A snapshot. For MQTT: received == decoded + sum(malformed.values()) + unknown_topics."""
+    """A snapshot. For MQTT: received == decoded + sum(malformed.values()) + unknown_topics.
+    `unreadable_fields` counts decoded messages and Modbus readings with a field (or register)
+    the node could not read."""
 
     received: int
     decoded: int
@@ -68,6 +74,7 @@ class SensorCounters:
     last_seen: MappingProxyType[str, float]  # sensor id -> monotonic time of last sign of life
     offline: frozenset[str]
     pollers: tuple[PollerStats, ...] = field(default=())
+    unreadable_fields: int = 0
 
     @property
     def malformed_total(self) -> int:
@@ -134,6 +141,7 @@ class SensorHub:
         self._malformed: Counter[str] = Counter()
         self._unknown = 0
         self._rule_errors = 0
+        self._unreadable = 0
         self._on_state = on_state
         self._state_every = state_every_s
         self._values: dict[str, dict[str, float | bool]] = {s.id: {} for s in active}
@@ -238,8 +246,14 @@ class SensorHub:
             log.exception("sensor %s: rules failed on a reading", rules.sensor.id)
             return
         self._send(events)
-        # Link state is the `state` field's business, not a reading.
+        if reading.unreadable:
+            self._unreadable += 1
+            self._note_unreadable(rules.sensor.id, reading.unreadable)
+        # Link state is the `state` field's business, not a reading; a value the rules refused
+        # as implausible is not the sensor's state either: it keeps its last good one.
         values = {k: v for k, v in reading.values.items() if k not in _LINK_KEYS}
+        if rules.refused_value is not None:
+            values.pop(VALUE, None)
         if values:
             self._values[rules.sensor.id].update(values)
             self._fresh.add(rules.sensor.id)
@@ -286,6 +300,19 @@ class SensorHub:
             log.warning("sensor input on %r refused: %s (%d similar held back)",
                         topic[:_MAX_TOPIC_LOG], what[:_MAX_TOPIC_LOG], held)  # fmt: skip
 
+    def _note_unreadable(self, sensor_id: str, names: tuple[str, ...]) -> None:
+        held = self._throttle.admit(_UNREADABLE)
+        if held is None:
+            return
+        shown = ", ".join(repr(n[:_MAX_TOPIC_LOG]) for n in names[:8])
+        log.warning(
+            "sensor %s: could not read %s; the rest of its message counts, and the sensor "
+            "reports a fault (%d similar held back)",
+            sensor_id,
+            shown,
+            held,
+        )
+
     # --- observation ------------------------------------------------------------------------
 
     def first_heard(self, sensor_id: str) -> float | None:
@@ -316,4 +343,5 @@ class SensorHub:
                 last_seen=MappingProxyType(last_seen),
                 offline=frozenset(sid for sid, r in self._rules.items() if r.offline),
                 pollers=tuple(p.stats() for p in self._pollers),
+                unreadable_fields=self._unreadable,
             )

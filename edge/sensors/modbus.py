@@ -68,17 +68,38 @@ def status_values(word: int, src: ModbusSource) -> dict[str, float | bool]:
     return {name: bool((word >> bit) & 1) for name, bit in src.status_bits.items()}
 
 
-def read_values(client: ModbusTcpClient, src: ModbusSource) -> dict[str, float | bool]:
-    """One sensor's reading; DeviceError for an exception response, ModbusException/OSError
-    when the connection fails."""
+def read_values(
+    client: ModbusTcpClient, src: ModbusSource
+) -> tuple[dict[str, float | bool], dict[str, bool]]:
+    """One sensor's reading: its values, and which registers could be read (`register`,
+    `status_register`: True or False, as `Reading.fields`). Each register is judged on its
+    own: the status word's alarm bits count even when the device refuses the value register,
+    and the other way round (issue 15). DeviceError when the device gave none of them (an
+    exception response to each), ModbusException/OSError when the connection fails."""
     values: dict[str, float | bool] = {}
+    read: dict[str, bool] = {}
+    errors: list[str] = []
     if src.value_register is not None:
-        registers = _registers(client, src, src.value_register, src.count)
-        values[v.VALUE] = scaled_value(registers, src)
+        try:
+            registers = _registers(client, src, src.value_register, src.count)
+        except DeviceError as e:
+            errors.append(str(e))
+            read["register"] = False
+        else:
+            values[v.VALUE] = scaled_value(registers, src)
+            read["register"] = True
     if src.status_register is not None:
-        (word,) = _registers(client, src, src.status_register, 1)
-        values.update(status_values(word, src))
-    return values
+        try:
+            (word,) = _registers(client, src, src.status_register, 1)
+        except DeviceError as e:
+            errors.append(str(e))
+            read["status_register"] = False
+        else:
+            values.update(status_values(word, src))
+            read["status_register"] = True
+    if not any(read.values()):
+        raise DeviceError("; ".join(errors))
+    return values, read
 
 
 def _registers(client: ModbusTcpClient, src: ModbusSource, address: int, count: int) -> list[int]:
@@ -180,11 +201,11 @@ class ModbusPoller:
             while pending:
                 sid, src = pending[0]
                 try:
-                    values = read_values(client, src)
+                    values, read = read_values(client, src)
                 except DeviceError as e:
                     self._failed(sid, src, str(e))
                 else:
-                    self._succeeded(sid, values)
+                    self._succeeded(sid, values, read)
                 pending.pop(0)
         except (ModbusException, OSError) as e:
             self._close()
@@ -210,13 +231,14 @@ class ModbusPoller:
             except Exception:
                 log.debug("closing the modbus client of %s failed", self.endpoint, exc_info=True)
 
-    def _succeeded(self, sid: str, values: dict[str, float | bool]) -> None:
+    def _succeeded(self, sid: str, values: dict[str, float | bool], read: dict[str, bool]) -> None:
         with self._lock:
             self._reads += 1
         if self._failures[sid]:
             log.info("modbus sensor %s at %s answers again", sid, self.endpoint)
         self._failures[sid] = 0
-        self._deliver(Reading(sensor_id=sid, ts=self._clock.monotonic(), values=values))
+        now = self._clock.monotonic()
+        self._deliver(Reading(sensor_id=sid, ts=now, values=values, fields=read))
 
     def _failed(self, sid: str, src: ModbusSource, why: str) -> None:
         with self._lock:

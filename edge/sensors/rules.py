@@ -9,7 +9,17 @@ Conditions and their keys (`sensor/<id>/<condition>`):
   level until it clears. While open it is re-sent at most every `update_every_s`.
 - `offline`: no sign of life for `offline_after_s`, zigbee2mqtt availability `offline`, or the
   poller reporting the device unreachable; cleared by the next sign of life.
-- `fault`, `tamper`, `low_battery`: the device's flags, raised and cleared as they change.
+- `fault`: one `sensor_fault` per sensor for everything that makes it untrustworthy, each named
+  in `detail.reason`: the device's fault and comms-fault flags; fields of its messages the node
+  cannot read (`unreadable`, issue 15); a reading outside its plausible range (`implausible`,
+  issue 12). Raised when the first appears, `updated` when the set of reasons changes, cleared
+  when none is left.
+- `tamper`, `low_battery`: the device's flags, raised and cleared as they change.
+
+A field the node cannot read keeps its last good state and is a fault until a message carries
+it readable again; it never stops the rest of the message, least of all the alarm, from
+counting. A reading outside the plausible range is refused the same way: it neither raises nor
+clears the alarm and never becomes the value an alarm reports.
 
 Time comes only from readings (`Reading.ts`) and from `check(now)`; no I/O, no locks (the hub
 serialises calls).
@@ -44,6 +54,10 @@ class _Condition:
     @property
     def open(self) -> bool:
         return self.started is not None
+
+    def update(self, now: float, detail: Detail) -> list[AlertEvent]:
+        """The open condition's detail changed: one `updated` event (none when not open)."""
+        return [self._event(Transition.UPDATED, now, detail)] if self.open else []
 
     def set(
         self, active: bool, now: float, detail: Detail, started: float | None = None
@@ -133,6 +147,12 @@ class SensorRules:
         self._alarm_key = f"sensor/{sid}/{sensor.kind.value}"
         self._alarm_kind = _ALARM_KINDS[sensor.kind]
         self._levels = _Levels(sensor.limits) if sensor.numeric else None
+        self._range = sensor.plausible_range if sensor.numeric else None
+        self.refused_value: float | None = None
+        """The latest reading, while it lies outside the plausible range; None once one is in."""
+        # Fields (or registers) whose latest appearance could not be read, in order of arrival.
+        self._unreadable: dict[str, None] = {}
+        self._fault_reason = ""
         self._flags: dict[str, bool] = {}
         self._flag_since: dict[str, float] = {}
         self._value: float | None = None
@@ -178,6 +198,7 @@ class SensorRules:
         self._last_heard, self._heard = now, True
         events = self._offline.set(False, now, self._offline_detail(now, "recovered"))
         self._remember(values, now)
+        self._remember_fields(reading.fields)
         events += self._alarm_events(now, fresh=True)
         events += self._device_events(now)
         return events
@@ -208,9 +229,22 @@ class SensorRules:
         if battery is not None:
             self._battery = battery
         value = _number(values.get(v.VALUE))
-        if value is not None and self._levels is not None:
+        if value is not None and self._levels is not None and self._range is not None:
+            low, high = self._range
+            if not low <= value <= high:
+                # The sensor is broken, not the air: keep the last good state (issue 12).
+                self.refused_value = value
+                return
+            self.refused_value = None
             self._value = value
             self._levels.feed(value, now)
+
+    def _remember_fields(self, fields: dict[str, bool]) -> None:
+        for name, readable in fields.items():
+            if readable:
+                self._unreadable.pop(name, None)
+            else:
+                self._unreadable[name] = None
 
     def _flag_level(self) -> tuple[int, float | None]:
         """The level the device's own alarm flags say, and since when."""
@@ -272,11 +306,39 @@ class SensorRules:
     # --- device conditions and silence ------------------------------------------------------
 
     def _device_events(self, now: float) -> list[AlertEvent]:
-        reasons = [k for k in (v.FAULT, v.COMMS_FAULT) if self._flags.get(k, False)]
-        events = self._fault.set(bool(reasons), now, {"reason": ",".join(reasons) or "none"})
+        events = self._fault_events(now)
         events += self._tamper.set(self._flags.get(v.TAMPER, False), now, {})
         battery: Detail = {} if self._battery is None else {"battery": self._battery}
         events += self._battery_low.set(self._flags.get(v.BATTERY_LOW, False), now, battery)
+        return events
+
+    def _fault_events(self, now: float) -> list[AlertEvent]:
+        # A field the node cannot read is reported as a sensor_fault rather than as a note in
+        # the alarm's detail. An operator sees alerts, not logs or counters, and a note on the
+        # alarm is seen only while an alarm is open: never for a detector at rest, which is just
+        # when an unreadable tamper, fault or battery flag (a converter that changed its
+        # encoding, a vendor's firmware) silently switches off the supervision those flags are
+        # for. A fault (warning by default) is raised once per sensor, names the fields, clears
+        # when they read again, and never touches the alarm.
+        reasons = [k for k in (v.FAULT, v.COMMS_FAULT) if self._flags.get(k, False)]
+        detail: Detail = {}
+        if self._unreadable:
+            reasons.append("unreadable")
+            detail["unreadable"] = ",".join(self._unreadable)
+        if self.refused_value is not None and self._range is not None:
+            reasons.append("implausible")
+            detail["value"] = self.refused_value
+            detail["plausible_min"], detail["plausible_max"] = self._range
+            if self.sensor.unit:
+                detail["unit"] = self.sensor.unit
+        reason = ",".join(reasons)
+        head: Detail = {"reason": reason or "none"}
+        detail = head | detail
+        events = self._fault.set(bool(reasons), now, detail)
+        changed = f"{reason}|{detail.get('unreadable', '')}"
+        if not events and reasons and changed != self._fault_reason:
+            events = self._fault.update(now, detail)
+        self._fault_reason = changed
         return events
 
     def _go_offline(self, now: float, reason: str, extra: Detail | None = None) -> list[AlertEvent]:

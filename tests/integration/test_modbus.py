@@ -276,3 +276,43 @@ def test_server_down_is_offline_and_recovery_clears(
         assert events.of(AlertKind.SENSOR_OFFLINE).count(Transition.CLEARED) == 2
     finally:
         restarted.stop()
+
+
+def test_alarm_bit_counts_when_the_value_register_is_refused(port: int, detector: Detector) -> None:
+    """Issue 15: the alarm bit is judged on its own, whatever the value register does."""
+    sensor = gas_sensor(port).model_dump(by_alias=True, exclude_none=True)
+    # The simulated device has 10 holding registers: register 50 answers with an exception.
+    sensor["modbus"] |= {"register": 50}
+    events = Events()
+    hub = SensorHub([Sensor.model_validate(sensor)], SystemClock(), events)
+    detector.set(HOLDING, 1, 0b0010)  # the device's own alarm 2
+    hub.start()
+    try:
+        alarm = events.wait_for(is_(AlertKind.GAS, Transition.RAISED))
+        assert alarm.detail["level"] == 2 and alarm.detail["device_alarm2"] is True
+        fault = events.wait_for(is_(AlertKind.SENSOR_FAULT, Transition.RAISED))
+        assert fault.detail == {"reason": "unreadable", "unreadable": "register"}
+        assert hub.counters.offline == frozenset()  # a partial answer is an answer
+        assert hub.counters.unreadable_fields > 0
+    finally:
+        hub.stop()
+
+
+def test_implausible_value_is_a_fault_beside_the_alarm_bit(
+    detector: Detector, hub_events: tuple[SensorHub, Events]
+) -> None:
+    """Issue 12: 0xFFFF in a tenths-of-%LEL register is a sentinel, not 6553.5 %LEL."""
+    _, events = hub_events
+    detector.set(HOLDING, 0, 0xFFFF)
+    fault = events.wait_for(is_(AlertKind.SENSOR_FAULT, Transition.RAISED))
+    assert fault.detail["reason"] == "implausible"
+    assert fault.detail["value"] == pytest.approx(6553.5)
+    assert (fault.detail["plausible_min"], fault.detail["plausible_max"]) == (-5.0, 100.0)
+    time.sleep(1.0)  # three times the minimum duration: an implausible value raises nothing
+    assert events.of(AlertKind.GAS) == []
+    detector.set(HOLDING, 1, 0b0010)  # the device's own alarm 2 still counts
+    alarm = events.wait_for(is_(AlertKind.GAS, Transition.RAISED))
+    assert alarm.detail["level"] == 2 and "value" not in alarm.detail
+    detector.set(HOLDING, 0, 312)
+    events.wait_for(is_(AlertKind.SENSOR_FAULT, Transition.CLEARED))
+    assert AlertKind.GAS not in {e.kind for e in events.all if e.transition is Transition.CLEARED}

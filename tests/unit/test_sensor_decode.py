@@ -10,8 +10,10 @@ Tuya ones fault_alarm, self_test_result, battery_state). Unused fields must be i
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
+from pymodbus.client import ModbusTcpClient
 
 from edge.config.sensors import ModbusSource, SensorKind
 from edge.sensors.decode import (
@@ -22,7 +24,7 @@ from edge.sensors.decode import (
     decode_json,
     decode_zigbee2mqtt,
 )
-from edge.sensors.modbus import scaled_value, status_values
+from edge.sensors.modbus import DeviceError, read_values, scaled_value, status_values
 
 SMOKE, GAS, CO = SensorKind.SMOKE, SensorKind.GAS, SensorKind.CO
 
@@ -216,19 +218,9 @@ MALFORMED_Z2M = [
     (b"{", DecodeReason.BAD_JSON),
     (b"{'smoke': true}", DecodeReason.BAD_JSON),
     (b"[" * 50_000, DecodeReason.BAD_JSON),  # nesting deeper than the parser allows
-    (b'{"battery": 1' + b"0" * 5000 + b"}", DecodeReason.BAD_JSON),  # int too long to parse
     (b"[1, 2]", DecodeReason.NOT_OBJECT),
     (b'"smoke"', DecodeReason.NOT_OBJECT),
     (b"null", DecodeReason.NOT_OBJECT),
-    (b'{"smoke": "true"}', DecodeReason.WRONG_TYPE),
-    (b'{"smoke": 1}', DecodeReason.WRONG_TYPE),
-    (b'{"tamper": "ON"}', DecodeReason.WRONG_TYPE),
-    (b'{"battery": true}', DecodeReason.WRONG_TYPE),
-    (b'{"battery": "97"}', DecodeReason.WRONG_TYPE),
-    (b'{"self_test_result": 3}', DecodeReason.WRONG_TYPE),
-    (b'{"battery": NaN}', DecodeReason.NOT_FINITE),
-    (b'{"battery": -Infinity}', DecodeReason.NOT_FINITE),
-    (b'{"linkquality": 1e999}', DecodeReason.NOT_FINITE),
 ]
 
 
@@ -246,11 +238,6 @@ def test_zigbee2mqtt_malformed(payload: bytes, reason: DecodeReason) -> None:
         (b'{"co": null}', "co", DecodeReason.MISSING_FIELD),
         (b'{"data": 5}', "data.co", DecodeReason.MISSING_FIELD),
         (b'{"list": [1]}', "list.3", DecodeReason.MISSING_FIELD),
-        (b'{"co": "12"}', "co", DecodeReason.WRONG_TYPE),
-        (b'{"co": false}', "co", DecodeReason.WRONG_TYPE),
-        (b'{"co": [1]}', "co", DecodeReason.WRONG_TYPE),
-        (b'{"co": 1e400}', "co", DecodeReason.NOT_FINITE),
-        (b'{"co": ' + b"9" * 400 + b"}", "co", DecodeReason.NOT_FINITE),  # int beyond float
         (b"12", "co", DecodeReason.NOT_OBJECT),
     ],
 )
@@ -260,10 +247,145 @@ def test_generic_json_malformed(payload: bytes, field: str, reason: DecodeReason
     assert err.value.reason is reason
 
 
-def test_zigbee2mqtt_bad_value_field() -> None:
-    with pytest.raises(DecodeError) as err:
-        decode_zigbee2mqtt("s1", GAS, b'{"gas_value": "high"}', 0.0, "gas_value")
-    assert err.value.reason is DecodeReason.WRONG_TYPE
+# Issue 15: a real alarm is never thrown away because something beside it is odd. The alarm
+# field decides; a side field the node cannot read is left out of the values and named in
+# `unreadable` (the rules make it a sensor_fault), never a reason to refuse the message.
+SMOKE_TRUE = {"alarm": True}
+ALARM_BESIDE_ODD_FIELDS = [
+    pytest.param(b'{"smoke": true, "battery": "high"}', SMOKE_TRUE, ("battery",), id="battery"),
+    pytest.param(b'{"smoke": true, "linkquality": "n/a"}', SMOKE_TRUE, ("linkquality",), id="lq"),
+    pytest.param(
+        b'{"smoke": true, "tamper": "false"}', SMOKE_TRUE | {"tamper": False}, (), id="tamper"
+    ),
+    pytest.param(
+        b'{"smoke": true, "self_test_result": 0}', SMOKE_TRUE, ("self_test_result",), id="test"
+    ),
+    pytest.param(b'{"smoke": true, "battery": NaN}', SMOKE_TRUE, ("battery",), id="nan"),
+    pytest.param(b'{"smoke": true, "linkquality": 1e999}', SMOKE_TRUE, ("linkquality",), id="inf"),
+    pytest.param(
+        b'{"smoke": true, "battery": 1' + b"0" * 5000 + b"}", SMOKE_TRUE, ("battery",), id="long"
+    ),
+    pytest.param(
+        b'{"smoke": true, "tamper": [true], "battery_state": 2}',
+        SMOKE_TRUE,
+        ("tamper", "battery_state"),
+        id="list-and-number-enum",
+    ),
+    pytest.param(
+        b'{"smoke": true, "trouble": "maybe", "battery_low": {}}',
+        SMOKE_TRUE,
+        ("battery_low", "trouble"),
+        id="words-and-objects",
+    ),
+    pytest.param(
+        b'{"smoke": true, "vendor": {"x": NaN, "y": -Infinity}}', SMOKE_TRUE, (), id="vendor"
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "values", "unreadable"), ALARM_BESIDE_ODD_FIELDS)
+def test_alarm_beside_odd_side_fields(
+    payload: bytes, values: dict[str, object], unreadable: tuple[str, ...]
+) -> None:
+    reading = decode_zigbee2mqtt("s1", SMOKE, payload, 0.0)
+    assert reading.values == values
+    assert sorted(reading.unreadable) == sorted(unreadable)
+
+
+# Side fields as converters and devices really send them: zigbee2mqtt's own "ON"/"OFF", Tuya's
+# 0/1, gateways' strings for numbers. Read where the meaning is unambiguous.
+LENIENT_SIDE_FIELDS = [
+    (b'{"tamper": "ON"}', {"tamper": True}),
+    (b'{"tamper": "off", "test": "True"}', {"tamper": False, "test": True}),
+    (b'{"tamper": 1, "test": 0}', {"tamper": True, "test": False}),
+    (b'{"battery_low": 1}', {"battery_low": True}),
+    (b'{"battery_defect": "false", "battery_low": "FALSE"}', {"battery_low": False}),
+    (b'{"battery_state": "LOW"}', {"battery_low": True}),
+    (b'{"fault_alarm": "OFF", "trouble": 0}', {"fault": False}),
+    (b'{"trouble": "on"}', {"fault": True}),
+    (b'{"self_test_result": "Failure"}', {"fault": True}),
+    (b'{"battery": "97"}', {"battery": 97.0}),
+    (b'{"battery": " 96.5 ", "linkquality": "120"}', {"battery": 96.5, "linkquality": 120.0}),
+]
+
+
+@pytest.mark.parametrize(("payload", "values"), LENIENT_SIDE_FIELDS)
+def test_side_fields_in_common_encodings(payload: bytes, values: dict[str, object]) -> None:
+    reading = decode_zigbee2mqtt("s1", SMOKE, payload, 0.0)
+    assert reading.values == values
+    assert reading.unreadable == ()
+
+
+@pytest.mark.parametrize(
+    ("payload", "unreadable"),
+    [
+        # The alarm field itself is read strictly (a true/false flag, nothing else): a number
+        # there could be a concentration. Unreadable, it keeps its last state and is a fault;
+        # the message is still a sign of life.
+        (b'{"smoke": "true"}', ("smoke",)),
+        (b'{"smoke": 1}', ("smoke",)),
+        (b'{"smoke": "yes", "tamper": true}', ("smoke",)),
+        (b'{"tamper": "maybe"}', ("tamper",)),
+        (b'{"tamper": 2}', ("tamper",)),
+        (b'{"battery": true}', ("battery",)),
+        (b'{"battery": "97%"}', ("battery",)),
+        (b'{"battery": -Infinity}', ("battery",)),
+        (b'{"self_test_result": 3}', ("self_test_result",)),
+    ],
+)
+def test_unreadable_fields_are_named_not_refused(
+    payload: bytes, unreadable: tuple[str, ...]
+) -> None:
+    reading = decode_zigbee2mqtt("s1", SMOKE, payload, 0.0)
+    assert "alarm" not in reading.values
+    assert reading.unreadable == unreadable
+
+
+def test_zigbee2mqtt_value_field_is_judged_on_its_own() -> None:
+    odd = b'{"gas": true, "gas_value": "high", "battery": "n/a"}'
+    reading = decode_zigbee2mqtt("s1", GAS, odd, 0.0, "gas_value")
+    assert reading.values == {"alarm": True}
+    assert sorted(reading.unreadable) == ["battery", "gas_value"]
+    fine = b'{"gas": false, "gas_value": 12, "battery": "high", "tamper": "OFF"}'
+    reading = decode_zigbee2mqtt("s1", GAS, fine, 0.0, "gas_value")
+    assert reading.values == {"alarm": False, "value": 12.0, "tamper": False}
+    assert reading.fields == {"gas": True, "gas_value": True, "battery": False, "tamper": True}
+
+
+# The JSON counterparts: the value at `field` is judged on its own, whatever else is there.
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"lel": 60, "battery": "high"}',
+        b'{"lel": 60, "linkquality": "n/a"}',
+        b'{"lel": 60, "tamper": "false"}',
+        b'{"lel": 60, "self_test_result": 0}',
+        b'{"lel": 60, "battery": NaN, "temperature": -Infinity}',
+        b'{"lel": 60, "serial": 1' + b"0" * 5000 + b"}",
+    ],
+)
+def test_generic_json_value_beside_odd_fields(payload: bytes) -> None:
+    reading = decode_json("s1", payload, 0.0, "lel")
+    assert reading.values == {"value": 60.0}
+    assert reading.unreadable == ()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b'{"co": "12"}', "co"),
+        (b'{"co": false}', "co"),
+        (b'{"co": [1]}', "co"),
+        (b'{"co": 1e400}', "co"),
+        (b'{"co": NaN}', "co"),
+        (b'{"co": ' + b"9" * 400 + b"}", "co"),  # an int beyond float
+        (b'{"data": {"co": "n/a"}}', "data.co"),
+    ],
+)
+def test_generic_json_unreadable_value_is_named(payload: bytes, field: str) -> None:
+    reading = decode_json("s1", payload, 0.0, field)
+    assert reading.values == {}
+    assert reading.unreadable == (field,)
 
 
 @pytest.mark.parametrize(
@@ -308,3 +430,46 @@ def test_modbus_register_scaling(
 def test_modbus_status_bits() -> None:
     src = _modbus(status_register=1, status_bits={"alarm1": 0, "alarm2": 1, "fault": 7})
     assert status_values(0b1000_0001, src) == {"alarm1": True, "alarm2": False, "fault": True}
+
+
+class _Answer:
+    def __init__(self, registers: list[int] | None) -> None:
+        self.registers = registers or []
+        self._error = registers is None
+
+    def isError(self) -> bool:  # noqa: N802 (pymodbus's name)
+        return self._error
+
+
+class _FakeDevice:
+    """Holding registers by address; an address not in the map answers with an exception."""
+
+    def __init__(self, registers: dict[int, int]) -> None:
+        self.registers = registers
+
+    def read_holding_registers(self, address: int, *, count: int, device_id: int) -> _Answer:
+        words = [self.registers.get(a) for a in range(address, address + count)]
+        return _Answer(None if None in words else [w for w in words if w is not None])
+
+
+GAS_SRC = _modbus(scale=0.1, status_register=1, status_bits={"alarm1": 0, "alarm2": 1, "fault": 2})
+
+
+def test_modbus_alarm_bit_read_when_the_value_register_is_not() -> None:
+    client = cast(ModbusTcpClient, _FakeDevice({1: 0b010}))
+    values, fields = read_values(client, GAS_SRC)
+    assert values == {"alarm1": False, "alarm2": True, "fault": False}
+    assert fields == {"register": False, "status_register": True}
+
+
+def test_modbus_value_read_when_the_status_register_is_not() -> None:
+    client = cast(ModbusTcpClient, _FakeDevice({0: 312}))
+    values, fields = read_values(client, GAS_SRC)
+    assert values == {"value": pytest.approx(31.2)}
+    assert fields == {"register": True, "status_register": False}
+
+
+def test_modbus_nothing_read_is_a_failed_poll() -> None:
+    client = cast(ModbusTcpClient, _FakeDevice({}))
+    with pytest.raises(DeviceError):
+        read_values(client, GAS_SRC)

@@ -88,22 +88,136 @@ def test_availability_and_silence() -> None:
 def test_malformed_input_is_counted_by_reason() -> None:
     hub, sink, _ = make()
     hub.handle_mqtt("zigbee2mqtt/smoke-1", b"{not json")
-    hub.handle_mqtt("zigbee2mqtt/smoke-1", b'{"smoke":"yes"}')
+    hub.handle_mqtt("zigbee2mqtt/smoke-1", b'["smoke", true]')
     hub.handle_mqtt("site/co", b'{"co": 3}')
-    hub.handle_mqtt("site/co", b'{"ppm": NaN}')
     hub.handle_mqtt("zigbee2mqtt/smoke-1", b"x" * 70_000)
     hub.handle_mqtt("zigbee2mqtt/off", b'{"smoke":true}')
     hub.handle_mqtt("elsewhere/topic", b"{}")
     c = hub.counters
     assert dict(c.malformed) == {
         "bad_json": 1,
-        "wrong_type": 1,
+        "not_object": 1,
         "missing_field": 1,
-        "not_finite": 1,
         "too_large": 1,
     }
-    assert (c.received, c.decoded, c.unknown_topics) == (7, 0, 2)
+    assert (c.received, c.decoded, c.unknown_topics) == (6, 0, 2)
     assert sink.events == []
+
+
+# Issue 15, item 1: each of these once raised nothing, only a wrong_type warning.
+FOUR_PAYLOADS = [
+    pytest.param(b'{"smoke": true, "battery": "high"}', "battery", id="battery-high"),
+    pytest.param(b'{"smoke": true, "linkquality": "n/a"}', "linkquality", id="linkquality-na"),
+    pytest.param(b'{"smoke": true, "tamper": "false"}', None, id="tamper-text"),
+    pytest.param(b'{"smoke": true, "self_test_result": 0}', "self_test_result", id="self-test-0"),
+]
+
+
+@pytest.mark.parametrize(("payload", "unreadable"), FOUR_PAYLOADS)
+def test_a_real_alarm_is_never_thrown_away_for_a_field_beside_it(
+    payload: bytes, unreadable: str | None
+) -> None:
+    hub, sink, _ = make()
+    hub.handle_mqtt("zigbee2mqtt/smoke-1", payload)
+    expected = [("sensor/smoke-1/smoke", Transition.RAISED)]
+    if unreadable is not None:
+        expected.append(("sensor/smoke-1/fault", Transition.RAISED))
+        assert sink.events[1].kind is AlertKind.SENSOR_FAULT
+        assert sink.events[1].detail == {"reason": "unreadable", "unreadable": unreadable}
+    assert sink.seen() == expected
+    c = hub.counters
+    assert (c.received, c.decoded, c.malformed_total) == (1, 1, 0)
+    assert c.unreadable_fields == (0 if unreadable is None else 1)
+
+
+JSON_GAS = Sensor.model_validate(
+    {"id": "gas-1", "kind": "gas", "mqtt": {"topic": "site/gas", "format": "json", "field": "lel"}}
+)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b'"battery": "high"',
+        b'"linkquality": "n/a"',
+        b'"tamper": "false"',
+        b'"self_test_result": 0',
+        b'"battery": NaN',
+        b'"serial": 1' + b"0" * 5000,
+    ],
+)
+def test_json_value_beside_odd_fields_raises(odd: bytes) -> None:
+    clock = FakeClock()
+    sink = Sink()
+    hub = SensorHub([JSON_GAS], clock, sink)
+    hub.handle_mqtt("site/gas", b'{"lel": 60, ' + odd + b"}")
+    clock.advance(5)  # the gas minimum duration
+    hub.handle_mqtt("site/gas", b'{"lel": 61, ' + odd + b"}")
+    assert sink.seen() == [("sensor/gas-1/gas", Transition.RAISED)]
+    assert hub.counters.malformed_total == 0
+
+
+def test_unreadable_fields_are_counted_logged_and_a_fault(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub, sink, _ = make()
+    with caplog.at_level(logging.WARNING, logger="edge.sensors.hub"):
+        hub.handle_mqtt("zigbee2mqtt/smoke-1", b'{"smoke": "yes", "tamper": "ON"}')
+        hub.handle_mqtt("site/co", b'{"ppm": NaN}')
+        hub.handle_mqtt("site/co", b'{"ppm": "n/a"}')
+    assert sink.seen() == [
+        ("sensor/smoke-1/fault", Transition.RAISED),
+        ("sensor/smoke-1/tamper", Transition.RAISED),
+        ("sensor/co-1/fault", Transition.RAISED),
+    ]
+    assert sink.events[2].detail == {"reason": "unreadable", "unreadable": "ppm"}
+    c = hub.counters
+    assert (c.received, c.decoded, c.malformed_total, c.unreadable_fields) == (3, 3, 0, 3)
+    assert set(c.last_seen) == {"smoke-1", "co-1"}  # a sign of life all the same
+    (line,) = [r.getMessage() for r in caplog.records]  # one a minute, however many
+    assert "smoke-1" in line and "'smoke'" in line
+
+
+def test_minus_1e300_never_clears_a_gas_alarm_end_to_end() -> None:
+    """Issue 12, item 3: -1e300 cleared a critical gas alarm 5 s later, saying 60 %LEL."""
+    clock = FakeClock()
+    sink = Sink()
+    states: list[SensorState] = []
+    hub = SensorHub([JSON_GAS], clock, sink, on_state=states.append, state_every_s=60.0)
+    hub.handle_mqtt("site/gas", b'{"lel": 60}')
+    clock.advance(5)
+    hub.check(clock.monotonic())
+    assert sink.seen() == [("sensor/gas-1/gas", Transition.RAISED)]
+    clock.advance(1)
+    hub.handle_mqtt("site/gas", b'{"lel": -1e300}')
+    fault = sink.events[-1]
+    assert (fault.kind, fault.transition) == (AlertKind.SENSOR_FAULT, Transition.RAISED)
+    assert fault.detail == {
+        "reason": "implausible",
+        "value": -1e300,
+        "plausible_min": -5.0,
+        "plausible_max": 100.0,
+        "unit": "%LEL",
+    }
+    for _ in range(120):  # two minutes of housekeeping and more of the same
+        clock.advance(1)
+        hub.check(clock.monotonic())
+        hub.handle_mqtt("site/gas", b'{"lel": -1e300}')
+    assert [e.transition for e in sink.events if e.kind is AlertKind.GAS] == [
+        Transition.RAISED,
+        Transition.UPDATED,
+        Transition.UPDATED,
+    ]  # re-sent once a minute, never cleared
+    assert all(e.detail["value"] == 60.0 for e in sink.events if e.kind is AlertKind.GAS)
+    assert states[-1].values["value"] == 60.0  # the retained state keeps the last good value
+    hub.handle_mqtt("site/gas", b'{"lel": 58}')
+    assert sink.seen()[-1] == ("sensor/gas-1/fault", Transition.CLEARED)
+    hub.handle_mqtt("site/gas", b'{"lel": 0}')
+    clock.advance(5)
+    hub.check(clock.monotonic())
+    cleared = sink.events[-1]
+    assert (cleared.kind, cleared.transition) == (AlertKind.GAS, Transition.CLEARED)
+    assert cleared.detail["value"] == 0.0
 
 
 def test_warnings_name_the_topic_and_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:

@@ -226,7 +226,13 @@ MODBUS_CASES = [
             (6, {"value": 0.0, "fault": False}),
             (7, {"value": 0.0, "comms_fault": False}),
         ],
-        [(0, R, "fault", WARN, None), (7, C, "fault", WARN, None)],
+        # One alert, updated as its reasons change: fault, fault,comms_fault, comms_fault.
+        [
+            (0, R, "fault", WARN, None),
+            (5, U, "fault", WARN, None),
+            (6, U, "fault", WARN, None),
+            (7, C, "fault", WARN, None),
+        ],
         id="fault-and-comms-fault-bits-are-one-fault-alert",
     ),
 ]
@@ -359,3 +365,189 @@ def test_configured_severities_are_used() -> None:
     )
     seen = run(s, [(0, {"alarm": True, "tamper": True})])
     assert seen == [(0, R, "smoke", MAJOR, 2), (0, R, "tamper", INFO, None)]
+
+
+# --- Issue 15: a field the node cannot read is a fault, never a reason to drop the alarm ------
+
+
+def reading(t: float, values: dict[str, float | bool], **fields: bool) -> Reading:
+    return Reading(sensor_id="s1", ts=t, values=values, fields=fields)
+
+
+def events_of(s: Sensor, readings: Sequence[Reading]) -> list[AlertEvent]:
+    rules = SensorRules(s, started=0.0)
+    return [e for r in readings for e in rules.update(r)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "unreadable"),
+    [
+        ({"smoke": True, "battery": False}, "battery"),
+        ({"smoke": True, "linkquality": False}, "linkquality"),
+        ({"smoke": True, "self_test_result": False}, "self_test_result"),
+        ({"smoke": True, "tamper": False, "battery_state": False}, "tamper,battery_state"),
+    ],
+)
+def test_alarm_raised_beside_an_unreadable_field_which_is_a_fault(
+    fields: dict[str, bool], unreadable: str
+) -> None:
+    raised = events_of(SMOKE_Z2M, [reading(0, {"alarm": True}, **fields)])
+    assert [(e.kind, e.transition) for e in raised] == [
+        (AlertKind.SMOKE, R),
+        (AlertKind.SENSOR_FAULT, R),
+    ]
+    assert raised[0].severity is CRIT
+    assert raised[1].severity is WARN
+    assert raised[1].detail == {"reason": "unreadable", "unreadable": unreadable}
+
+
+def test_unreadable_alarm_field_keeps_the_last_state() -> None:
+    seen = events_of(
+        SMOKE_Z2M,
+        [
+            reading(0, {"alarm": True}, smoke=True),
+            reading(1, {}, smoke=False),  # e.g. {"smoke": "yes"}: neither raised nor cleared
+            reading(2, {"alarm": False}, smoke=True),
+        ],
+    )
+    assert [(e.ts, e.kind, e.transition) for e in seen] == [
+        (0, AlertKind.SMOKE, R),
+        (1, AlertKind.SENSOR_FAULT, R),
+        (2, AlertKind.SMOKE, C),
+        (2, AlertKind.SENSOR_FAULT, C),
+    ]
+    assert seen[1].detail == {"reason": "unreadable", "unreadable": "smoke"}
+
+
+def test_an_unreadable_field_is_a_fault_until_it_reads_again() -> None:
+    # zigbee2mqtt with cache_state off sends partial messages: a message without the field
+    # says nothing about it, so the fault does not flap.
+    seen = events_of(
+        SMOKE_Z2M,
+        [
+            reading(0, {"alarm": False}, smoke=True, battery=False),
+            reading(10, {"alarm": False}, smoke=True),
+            reading(20, {"battery": 90.0}, battery=True),
+        ],
+    )
+    assert [(e.ts, e.kind, e.transition) for e in seen] == [
+        (0, AlertKind.SENSOR_FAULT, R),
+        (20, AlertKind.SENSOR_FAULT, C),
+    ]
+
+
+def test_one_fault_alert_updated_as_its_reasons_change() -> None:
+    seen = events_of(
+        GAS_MODBUS,
+        [
+            reading(0, {"value": 0.0, "fault": True}, register=True, status_register=True),
+            reading(5, {"value": 0.0}, register=True, status_register=False),
+            reading(10, {"value": 0.0}, register=True, status_register=False),
+            reading(15, {"value": 0.0, "fault": False}, register=True, status_register=True),
+        ],
+    )
+    assert [(e.ts, e.transition, e.detail) for e in seen] == [
+        (0, R, {"reason": "fault"}),
+        (5, U, {"reason": "fault,unreadable", "unreadable": "status_register"}),
+        (15, C, {"reason": "none"}),
+    ]
+
+
+def test_modbus_alarm_bit_counts_when_the_value_register_is_unreadable() -> None:
+    seen = events_of(
+        GAS_MODBUS,
+        [reading(0, {"alarm2": True, "fault": False}, register=False, status_register=True)],
+    )
+    assert [(e.kind, e.transition, e.detail.get("level")) for e in seen] == [
+        (AlertKind.GAS, R, 2),
+        (AlertKind.SENSOR_FAULT, R, None),
+    ]
+    assert seen[1].detail == {"reason": "unreadable", "unreadable": "register"}
+
+
+# --- Issue 12: plausible values -----------------------------------------------------------------
+
+IMPLAUSIBLE_CASES = [
+    pytest.param(
+        # The issue: -1e300 cleared a critical gas alarm 5 s later, the clear still saying 60.
+        [(0, lel(60)), (5, None), (6, lel(-1e300)), (11, None), (60, None), (61, lel(60)),
+         (70, lel(0)), (75, None)],
+        [(5, R, "gas", CRIT, 2), (6, R, "fault", WARN, None), (61, C, "fault", WARN, None),
+         (70, U, "gas", CRIT, 2), (75, C, "gas", CRIT, 2)],
+        id="minus-1e300-never-clears",
+    ),
+    pytest.param(
+        [(0, lel(30)), (5, None), (6, lel(-5.1)), (12, None), (100, None)],
+        [(5, R, "gas", MAJOR, 1), (6, R, "fault", WARN, None)],
+        id="just-below-the-range-never-clears",
+    ),
+    pytest.param(
+        [(0, lel(1e300)), (5, None), (6, lel(6553.5)), (20, None)],
+        [(0, R, "fault", WARN, None)],
+        id="above-the-range-raises-no-alarm",
+    ),
+    pytest.param(
+        [(0, lel(30)), (3, lel(1e9)), (5, None)],
+        [(3, R, "fault", WARN, None), (5, R, "gas", MAJOR, 1)],
+        id="an-implausible-reading-does-not-disturb-a-crossing",
+    ),
+    pytest.param(
+        [(0, lel(-2)), (1, lel(-5)), (2, lel(100)), (7, None)],
+        [(7, R, "gas", CRIT, 2)],
+        id="zero-drift-and-full-scale-are-plausible",
+    ),
+    pytest.param(
+        [(0, lel(-1e300)), (1, lel(-1e300)), (2, lel(3)), (3, lel(-1e300))],
+        [(0, R, "fault", WARN, None), (2, C, "fault", WARN, None), (3, R, "fault", WARN, None)],
+        id="fault-clears-when-plausible-readings-return",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("steps", "expected"), IMPLAUSIBLE_CASES)
+def test_implausible_values(steps: list[Step], expected: list[Seen]) -> None:
+    assert run(GAS_JSON, steps) == expected
+
+
+def test_implausible_reading_never_changes_what_the_alarm_reports() -> None:
+    rules = SensorRules(GAS_JSON, started=0.0)
+    rules.update(Reading("s1", 0.0, lel(60)))
+    (raised,) = rules.check(5.0)
+    assert raised.detail["value"] == 60.0
+    (fault,) = rules.update(Reading("s1", 6.0, lel(-1e300)))
+    assert fault.kind is AlertKind.SENSOR_FAULT
+    assert fault.detail == {
+        "reason": "implausible",
+        "value": -1e300,
+        "plausible_min": -5.0,
+        "plausible_max": 100.0,
+        "unit": "%LEL",
+    }
+    assert rules.refused_value == -1e300
+    (resent,) = rules.update(Reading("s1", 70.0, lel(1e300)))  # the minute's re-send
+    assert (resent.kind, resent.transition) == (AlertKind.GAS, U)
+    assert resent.detail["value"] == 60.0 and resent.detail["level"] == 2
+    events = rules.update(Reading("s1", 71.0, lel(55)))
+    assert [(e.kind, e.transition) for e in events] == [(AlertKind.SENSOR_FAULT, C)]
+    assert rules.refused_value is None
+
+
+def test_modbus_alarm_bit_counts_beside_an_implausible_value() -> None:
+    # 0xFFFF in a tenths-of-%LEL register: a device's "no reading" sentinel, not 6553.5 %LEL.
+    seen = run(GAS_MODBUS, [(0, {"value": 6553.5, "alarm2": True, "fault": False})])
+    assert seen == [(0, R, "gas", CRIT, 2), (0, R, "fault", WARN, None)]
+
+
+def test_own_range_in_another_unit() -> None:
+    s = sensor(
+        modbus={"host": "h", "register": 0, "unit_of_measure": "ppm"},
+        thresholds={"level1": 1000, "level2": 5000, "hysteresis": 100, "min_duration_s": 0},
+        plausible={"min": 0, "max": 20_000},
+    )
+    seen = run(s, [(0, lel(6000)), (1, lel(-1)), (2, lel(25_000)), (3, lel(0))])
+    assert seen == [
+        (0, R, "gas", CRIT, 2),
+        (1, R, "fault", WARN, None),
+        (3, C, "gas", CRIT, 2),
+        (3, C, "fault", WARN, None),
+    ]
