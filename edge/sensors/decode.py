@@ -8,13 +8,13 @@ to refuse it (issue 15: a real alarm is never thrown away because something besi
 each field is judged on its own, and one the node cannot read is left out of the values and
 named in `Reading.fields` as unreadable, for the rules to report as a `sensor_fault`.
 
-The alarm flag and the measured value are read strictly (a JSON true/false, a finite JSON
-number): a guess there would raise or clear an alarm. Side fields (tamper, test, battery and
-fault flags, battery, linkquality) are read as converters and devices really send them, where
-the meaning is unambiguous: "true"/"false", "on"/"off" (any case) and 0/1 for flags, a number
-written as text for numbers. Fields we do not use are ignored, whatever they hold: zigbee2mqtt
-adds many (update, voltage, device_temperature, last_seen, ...), vendors add their own, and
-`null` means "not known yet", not an error.
+The alarm flag and the measured value are read strictly (a JSON true/false or its word, "true",
+"ON"; a finite JSON number): a guess there would raise or clear an alarm. Side fields (tamper,
+test, battery and fault flags, battery, linkquality) are read as converters and devices really
+send them, where the meaning is unambiguous: "true"/"false", "on"/"off" (any case) and 0/1 for
+flags, a number written as text for numbers. Fields we do not use are ignored, whatever they
+hold: zigbee2mqtt adds many (update, voltage, device_temperature, last_seen, ...), vendors add
+their own, and `null` means "not known yet", not an error.
 """
 
 from __future__ import annotations
@@ -171,8 +171,10 @@ class _Fields:
         self.read: dict[str, bool] = {}
 
     def alarm(self, key: str) -> bool | None:
+        # true/false, or the words for them ("true", "ON", ...) that converters send: a word
+        # cannot be a concentration. A number is not read as a flag here: `gas: 1` may be 1 %LEL.
         raw = self.obj.get(key)
-        flag = raw if isinstance(raw, bool) else None
+        flag = raw if isinstance(raw, bool) else (loose_flag(raw) if isinstance(raw, str) else None)
         self._note(key, raw, flag)
         return flag
 

@@ -319,10 +319,9 @@ def test_side_fields_in_common_encodings(payload: bytes, values: dict[str, objec
 @pytest.mark.parametrize(
     ("payload", "unreadable"),
     [
-        # The alarm field itself is read strictly (a true/false flag, nothing else): a number
+        # The alarm field itself is read strictly (a true/false flag or its word): a number
         # there could be a concentration. Unreadable, it keeps its last state and is a fault;
         # the message is still a sign of life.
-        (b'{"smoke": "true"}', ("smoke",)),
         (b'{"smoke": 1}', ("smoke",)),
         (b'{"smoke": "yes", "tamper": true}', ("smoke",)),
         (b'{"tamper": "maybe"}', ("tamper",)),
@@ -339,6 +338,16 @@ def test_unreadable_fields_are_named_not_refused(
     reading = decode_zigbee2mqtt("s1", SMOKE, payload, 0.0)
     assert "alarm" not in reading.values
     assert reading.unreadable == unreadable
+
+
+@pytest.mark.parametrize(
+    ("payload", "alarm"),
+    [(b'{"smoke": "true"}', True), (b'{"smoke": "ON"}', True), (b'{"smoke": " False "}', False)],
+)
+def test_the_alarm_field_as_a_word_is_read(payload: bytes, alarm: bool) -> None:
+    # A converter that writes the flag as text still raises the alarm: missing a fire is worse.
+    reading = decode_zigbee2mqtt("s1", SMOKE, payload, 0.0)
+    assert reading.values["alarm"] is alarm and reading.unreadable == ()
 
 
 def test_zigbee2mqtt_value_field_is_judged_on_its_own() -> None:
