@@ -2,7 +2,7 @@
 
 This is the program's edge: it parses arguments, reads the GRID_* environment variables and
 decides exit codes (config secrets may name other variables: edge/config/secrets.py).
-Logs go to stderr; replay's alerts go to stdout.
+Logs go to stderr (or a rotated --log-file; edge/logsetup.py); replay's alerts go to stdout.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge import __version__
+from edge import __version__, logsetup
 from edge.app import Node
 from edge.clock import SystemClock
 from edge.config.loader import ConfigError, ConfigIssue, SiteConfig, load_config
@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge", description="Grid Sentinel edge node")
     p.add_argument("--version", action="version", version=f"grid-sentinel {__version__}")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    p.add_argument("--log-file", help="write the log to this file, rotated, instead of stderr")
+    p.add_argument("--log-max-mib", type=float, default=10.0,
+                   help="rotate the log file at this size (default 10 MiB)")  # fmt: skip
+    p.add_argument("--log-backups", type=int, default=3,
+                   help="rotated log files kept (default 3): at most (3 + 1) x 10 MiB")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     models_help = f"directory of the ONNX models (overrides models.dir; env {MODELS_ENV})"
 
@@ -207,12 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.log_file and (args.log_max_mib <= 0 or args.log_backups < 1):
+        parser.error("--log-max-mib must be above 0 and --log-backups at least 1")
+    try:
+        logsetup.configure(
+            args.log_level,
+            log_file=Path(args.log_file) if args.log_file else None,
+            max_bytes=max(1, int(args.log_max_mib * 2**20)),
+            backups=args.log_backups,
+        )
+    except OSError as exc:
+        print(f"--log-file: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     # pymodbus logs an ERROR for every refused connection; the poller reports outages itself.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
