@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge import __version__, logsetup
+from edge.api.connections import raise_open_files_limit
 from edge.app import Node
 from edge.clock import SystemClock
 from edge.config.loader import ConfigError, ConfigIssue, SiteConfig, load_config
@@ -115,6 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_issues(exc.issues)
         return EXIT_INVALID
+    soft, hard = raise_open_files_limit()  # the HTTP side is bounded to a third of it
+    log.info("open files limit %d (hard limit %d)", soft, hard)
     stop = _wait_for_signal()
     try:
         node = Node(site, SystemClock())
@@ -141,6 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not data:
         print(f"--data-dir: give the footage directory or set {DATA_ENV}", file=sys.stderr)
         return EXIT_INVALID
+    raise_open_files_limit()  # the demo runs a whole node, its HTTP API included
     return run_demo(
         Path(data).expanduser().resolve(),
         models_dir=_models_dir(args),

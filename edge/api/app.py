@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edge import __version__
 from edge.api.backend import NodeBackend
 from edge.api.context import ApiContext
+from edge.api.guard import HostPolicy, RequestGuard
 from edge.api.routes_alerts import alerts_router
 from edge.api.routes_clips import clip_test_router, clips_router
 from edge.api.routes_config import config_router, zones_router
@@ -28,7 +29,6 @@ from edge.api.routes_node import live_router, node_router
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_BODY_BYTES = 2 * 1024 * 1024  # clips (PUT /api/clips/...) have their own, larger limit
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),  # GET URLs may carry ?token=
@@ -37,7 +37,8 @@ _HEADERS = [
 
 class AccessLog:
     """Pure ASGI middleware: one log line per request (never the query string, which may hold
-    a token), a body size limit, and a few safe headers."""
+    a token) and a few safe headers. The path is logged as received; the log formatter
+    (edge/logsetup.py) escapes what it may contain."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -47,12 +48,6 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        length = dict(scope["headers"]).get(b"content-length", b"0")
-        too_big = length.isdigit() and int(length) > MAX_BODY_BYTES
-        if too_big and not path.startswith("/api/clips/"):
-            response = JSONResponse({"detail": "request body too large"}, status_code=413)
-            await response(scope, receive, send)
-            return
         status, started = 0, time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
@@ -124,7 +119,13 @@ def create_app(backend: NodeBackend) -> FastAPI:
         summary=f"Node {settings.node.id} of site {settings.site.id}: alerts, cameras, zones.",
         description="See docs/api.md. Writes need `Authorization: Bearer <api.token>`.",
     )
-    app.add_middleware(AccessLog)
+    listening_on = settings.api.host  # the server is started on it; a change needs a restart
+    app.add_middleware(
+        RequestGuard,
+        auth=ctx.auth,
+        hosts=lambda: HostPolicy.of(backend.site.settings.api, listening_on),
+    )
+    app.add_middleware(AccessLog)  # outermost: refusals are logged too
     _install_handlers(app)
     routers = (node_router, live_router, config_router, zones_router, alerts_router,
                clips_router, clip_test_router)  # fmt: skip
@@ -133,6 +134,8 @@ def create_app(backend: NodeBackend) -> FastAPI:
     _add_pages(app)
     state: Any = app.state
     state.context = ctx
+    # ApiServer serves the app under these limits (edge/api/connections.py).
+    state.http_guard = ctx.connections
     # ApiServer.stop() calls this first, so open event streams end and the server can stop.
     state.shutdown_streams = ctx.hub.close
     return app

@@ -11,6 +11,7 @@ from typing import Any
 from edge.api.auth import Auth
 from edge.api.backend import NodeBackend
 from edge.api.configfile import ConfigFile
+from edge.api.connections import ConnectionGuard, HttpLimits
 from edge.api.events import EventHub
 from edge.api.metrics import Family, counter, gauge
 
@@ -23,6 +24,8 @@ class ApiContext:
     config: ConfigFile
     # Where the node's stores were opened; a storage.dir change applies at the next restart.
     storage: Path
+    # The HTTP server's connection bookkeeping (limits fixed at start, like host and port).
+    connections: ConnectionGuard
     # One clip test at a time: a replay is CPU-bound and shares the cores with live detection.
     test_lock: threading.Lock = field(default_factory=threading.Lock)
     alert_events: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -31,12 +34,17 @@ class ApiContext:
     @classmethod
     def build(cls, backend: NodeBackend) -> ApiContext:
         site = backend.site
+        listening_on = site.settings.api.host  # reads are protected by where it listens
         ctx = cls(
             backend=backend,
-            auth=Auth(backend.api_token, lambda: backend.site.settings.api.protect_reads),
+            auth=Auth(
+                backend.api_token,
+                lambda: backend.site.settings.api.reads_protected(listening_on),
+            ),
             hub=EventHub(),
             config=ConfigFile(site.path, site.models_dir_override, backend.model_problem),
             storage=site.storage_dir,
+            connections=ConnectionGuard(HttpLimits.from_api(site.settings.api)),
         )
         backend.add_alert_listener(ctx.on_alert)
         return ctx
@@ -72,4 +80,16 @@ class ApiContext:
             counter("gs_api_event_clients_dropped_total", "Event clients dropped as too slow.").add(
                 self.hub.dropped
             ),
+            gauge("gs_api_connections", "Open HTTP connections.").add(self.connections.open_count),
+            self._dropped_connections(),
         ]
+
+    def _dropped_connections(self) -> Family:
+        family = counter(
+            "gs_api_connections_dropped_total",
+            "HTTP connections closed by the node, by reason (evicted, refused, header_timeout, "
+            "body_timeout).",
+        )
+        for reason, n in sorted(dict(self.connections.dropped).items()):
+            family.add(n, reason=reason)
+        return family

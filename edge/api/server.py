@@ -8,6 +8,7 @@ thread (uvicorn installs no handlers outside it, and its threads block them).
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import threading
 import time
@@ -15,6 +16,8 @@ from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
+
+from edge.api.connections import ConnectionGuard, HttpLimits, guarded_protocol
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,10 @@ class ApiServer:
         self.app = app
         self.host = host
         self.port = port
+        guard: ConnectionGuard | None = getattr(app.state, "http_guard", None)
+        self.guard = guard or ConnectionGuard(HttpLimits())
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limits = self.guard.limits = self.guard.limits.within_fd_limit(soft)
         config = uvicorn.Config(
             app,
             host=host,
@@ -35,6 +42,11 @@ class ApiServer:
             server_header=False,
             timeout_graceful_shutdown=int(max(1.0, graceful_timeout_s)),
             lifespan="off",
+            http=guarded_protocol(self.guard),  # bounded connections and timeouts
+            ws="none",  # no WebSocket routes: an upgrade request gets no other protocol
+            backlog=limits.backlog,
+            timeout_keep_alive=limits.keep_alive_s,
+            h11_max_incomplete_event_size=limits.max_header_bytes,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -58,7 +70,11 @@ class ApiServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self._thread.is_alive():
             if self._server.started:
-                log.info("http api listening on http://%s:%s", self.host, self.bound_port)
+                limits = self.guard.limits
+                log.info("http api listening on http://%s:%s (at most %d connections, headers "
+                         "within %.0f s, bodies stalled %.0f s at most)", self.host,
+                         self.bound_port, limits.max_connections, limits.header_timeout_s,
+                         limits.body_timeout_s)  # fmt: skip
                 return True
             time.sleep(0.02)
         log.error("http api did not start on %s:%s (port in use or not allowed?); "
@@ -94,4 +110,5 @@ class ApiServer:
             thread.join(1.0)
             log.warning("http api did not stop within %.0f s", timeout_s)
         self._thread = None
+        self.guard.flush()
         log.info("http api stopped")

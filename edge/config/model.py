@@ -6,6 +6,8 @@ misspelt `grace_s` silently falling back to a default is how a fire lane goes un
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from enum import StrEnum
 from typing import Self
 
@@ -162,9 +164,70 @@ class Api(StrictModel):
         description="Bearer token for writes (config, zones, acknowledge...): inline, "
         "{env: NAME} or {file: PATH}. Without one, writes are refused.",
     )
-    protect_reads: bool = Field(
-        False, description="Require the token for reads too (status, alerts, pictures)."
+    protect_reads: bool | None = Field(
+        None,
+        description="Require the token for reads too (status, alerts, pictures). Default: yes "
+        "when `host` is not a loopback address (the API is reachable from the network), no on "
+        "loopback.",
     )
+    allowed_hosts: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="Host names (or addresses) the API answers to, in the Host header and in a "
+        "browser's Origin; anything else is refused (421 / 403), so a web page cannot reach the "
+        "node through DNS rebinding. localhost, 127.0.0.1 and ::1 are always allowed; `*` allows "
+        "any. Default: those and `host`, and, when `host` is 0.0.0.0 or ::, any IP address "
+        "(rebinding needs a DNS name): list the names operators browse to.",
+    )
+    max_connections: int = Field(
+        200,
+        ge=8,
+        le=10_000,
+        description="Open HTTP connections at most (also at most a third of the process's open "
+        "files limit). Beyond it a new connection replaces the oldest idle or slow one.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        ge=1.0,
+        le=300.0,
+        description="A connection must send its whole request header within this time of "
+        "opening (or of its previous response), or it is closed.",
+    )
+    body_timeout_s: float = Field(
+        15.0,
+        ge=1.0,
+        le=600.0,
+        description="A request body that stalls this long (no byte arrives) is abandoned.",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if not _HOST_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a host name, an IP address or *")
+        return value
+
+    def reads_protected(self, listening_on: str | None = None) -> bool:
+        """Whether reads need the token: `protect_reads`, or by default whether the API
+        listens (on `listening_on`, default `host`) beyond loopback."""
+        if self.protect_reads is not None:
+            return self.protect_reads
+        return not is_loopback_host(listening_on or self.host)
+
+
+_HOST_NAME = re.compile(r"\*|\[?[A-Za-z0-9_.:%-]+\]?")
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (a wildcard such as 0.0.0.0 is not)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class Alerts(StrictModel):

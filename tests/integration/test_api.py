@@ -129,7 +129,8 @@ def site(
 
 
 def client(node: Node) -> TestClient:
-    return TestClient(create_app(LiveBackend(node)))
+    # The API answers only to its own names (Host checked): not TestClient's "testserver".
+    return TestClient(create_app(LiveBackend(node)), base_url="http://localhost")
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
