@@ -13,11 +13,23 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from edge.config.bounded import (
+    MAX_CONFIG_BYTES,
+    FileProblemError,
+    YamlProblemsError,
+    parse_yaml,
+    read_limited,
+)
 from edge.config.model import Camera, Settings
-from edge.config.secrets import SecretError, resolve_secret
+from edge.config.secrets import SecretError, expand_user, resolve_secret
 from edge.video.source import SourceKind, parse_source
 
 Loc = tuple[int | str, ...]
+
+MAX_ISSUES = 100
+"""Problems listed at most; a file with thousands of them gets the first ones and a count."""
+MAX_PEM_BYTES = 1 << 20
+"""A CA bundle, certificate or key file; the system's whole CA bundle is about 200 KB."""
 
 
 def is_file_source(source: str) -> bool:
@@ -58,7 +70,7 @@ class SiteConfig:
         return self.path.parent
 
     def resolve(self, value: str) -> Path:
-        p = Path(value).expanduser()
+        p = expand_user(value)
         return p if p.is_absolute() else (self.base_dir / p)
 
     @property
@@ -162,12 +174,29 @@ def _message(err: dict[str, object], loc: Loc) -> str:
 
 def _pydantic_issues(exc: ValidationError, root: yaml.Node | None, file: str) -> list[ConfigIssue]:
     issues = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_ISSUES]:
         loc: Loc = tuple(err["loc"])
         issues.append(
             ConfigIssue(file, _line_of(root, loc), format_path(loc), _message(dict(err), loc))
         )
+    if len(errors) > MAX_ISSUES:
+        more = f"and {len(errors) - MAX_ISSUES} more problems not listed"
+        issues.append(ConfigIssue(file, _line_of(root, ()), "", more))
     return issues
+
+
+def issue_at(file: str, root: yaml.Node | None, loc: Loc, message: str) -> ConfigIssue:
+    """An issue at key path `loc`, on the line the YAML gives it (or its nearest parent's)."""
+    return ConfigIssue(file, _line_of(root, loc) or 1, format_path(loc), message)
+
+
+def is_regular_file(path: Path) -> bool:
+    """Path.is_file that is False, not an exception, for a NUL or an over-long name."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _duplicate_issues(settings: Settings, root: yaml.Node | None, file: str) -> list[ConfigIssue]:
@@ -189,10 +218,11 @@ def _duplicate_issues(settings: Settings, root: yaml.Node | None, file: str) -> 
     return issues
 
 
-def _file_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
+def file_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
+    """The files the config names: model, secrets, TLS files (PEM), camera clips."""
     file = site.path.name
     issues = []
-    if not site.detector_path.is_file():
+    if not is_regular_file(site.detector_path):
         loc: Loc = ("models", "detector")
         issues.append(
             ConfigIssue(
@@ -201,9 +231,14 @@ def _file_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
         )
     issues.extend(_security_issues(site, root))
     for ci, cam in enumerate(site.settings.cameras):
-        if cam.enabled and is_file_source(cam.source):
+        try:
+            from_file = is_file_source(cam.source)
+        except ValueError as exc:
+            issues.append(issue_at(file, root, ("cameras", ci, "source"), str(exc)))
+            continue
+        if cam.enabled and from_file:
             src = Path(site.camera_source(cam))
-            if not src.is_file():
+            if not is_regular_file(src):
                 loc = ("cameras", ci, "source")
                 issues.append(
                     ConfigIssue(
@@ -228,23 +263,36 @@ def _security_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIss
     if mqtt.tls is not None:
         for name in ("ca_file", "cert_file", "key_file"):
             value = getattr(mqtt.tls, name)
-            if value is not None and not site.resolve(value).is_file():
+            problem = _pem_problem(site.resolve(value)) if value is not None else None
+            if problem is not None:
                 where: Loc = ("mqtt", "tls", name)
-                msg = f"file not found: {site.resolve(value)}"
-                issues.append(ConfigIssue(file, _line_of(root, where), format_path(where), msg))
+                issues.append(ConfigIssue(file, _line_of(root, where), format_path(where), problem))
     return issues
 
 
-def parse_settings(text: str, file: str = "<config>") -> tuple[Settings, yaml.Node | None]:
-    """Validate YAML text; raises ConfigError with every issue found."""
+def _pem_problem(path: Path) -> str | None:
+    """Why `path` is not a PEM file (read with a size cap, never blocking), or None. Whether
+    its certificates and key are usable is for ssl itself: edge/config/check.py."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigIssue(file, line, "", f"not valid YAML: {problem}")]) from exc
+        data = read_limited(path, MAX_PEM_BYTES)
+    except FileProblemError as exc:
+        return str(exc)
+    if b"-----BEGIN " not in data:
+        return f"{path} is not a PEM file (no -----BEGIN line)"
+    return None
+
+
+def parse_settings(text: str, file: str = "<config>") -> tuple[Settings, yaml.Node | None]:
+    """Validate YAML text; raises ConfigError with every issue found.
+
+    The YAML is read within bounds (edge/config/bounded.py): size, nesting, values, aliases,
+    and a key written twice is refused."""
+    try:
+        data, root = parse_yaml(text)
+    except YamlProblemsError as exc:
+        raise ConfigError(
+            [ConfigIssue(file, p.line, format_path(p.loc), p.message) for p in exc.problems]
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(file, 1, "", "must be a YAML mapping (key: value)")])
     try:
@@ -261,15 +309,20 @@ def load_config(
     path: Path, *, models_dir: Path | None = None, check_files: bool = True
 ) -> SiteConfig:
     """Load and validate a site config file; raises ConfigError naming file, line and key."""
+    return check_text(read_config(path), path, models_dir=models_dir, check_files=check_files)
+
+
+def read_config(path: Path) -> str:
+    """The text of a config file: a regular file of at most MAX_CONFIG_BYTES, UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]
-        ) from exc
+        data = read_limited(path, MAX_CONFIG_BYTES)
+    except FileProblemError as exc:
+        raise ConfigError([ConfigIssue(path.name, 1, "", str(exc))]) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", "is not UTF-8 text")]) from exc
-    return check_text(text, path, models_dir=models_dir, check_files=check_files)
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([ConfigIssue(path.name, line, "", "is not UTF-8 text")]) from None
 
 
 def check_text(
@@ -280,7 +333,7 @@ def check_text(
     settings, root = parse_settings(text, path.name)
     site = SiteConfig(settings=settings, path=path.resolve(), models_dir_override=models_dir)
     if check_files:
-        problems = _file_issues(site, root)
+        problems = file_issues(site, root)
         if problems:
             raise ConfigError(problems)
     return site

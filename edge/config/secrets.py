@@ -14,6 +14,11 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from edge.config.bounded import FileProblemError, read_limited
+
+MAX_SECRET_BYTES = 4096
+"""A password, token or key file: read at most this much, and only from a regular file."""
+
 
 class SecretRef(BaseModel):
     """Where to find a secret: exactly one of `env` or `file`."""
@@ -52,10 +57,22 @@ def resolve_secret(
             raise SecretError(f"environment variable {secret.env} is not set")
         return env[secret.env]
     assert secret.file is not None
-    path = Path(secret.file).expanduser()
+    path = expand_user(secret.file)
     path = path if path.is_absolute() else base_dir / path
     try:
+        data = read_limited(path, MAX_SECRET_BYTES)
+    except FileProblemError as exc:
+        raise SecretError(f"secret file: {exc}") from None
+    try:
         # A trailing newline is how every editor and `echo` leave a secret file.
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from exc
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise SecretError(f"secret file {path} is not UTF-8 text") from None
+
+
+def expand_user(value: str) -> Path:
+    """Path(value).expanduser(), keeping `~name` as written when there is no such user."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        return Path(value)
