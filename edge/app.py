@@ -29,7 +29,8 @@ from edge.api.server import ApiServer
 from edge.cameras import CameraSet, Lane
 from edge.clock import Clock
 from edge.commands import CommandHandler, Outcome
-from edge.config.loader import ConfigError, SiteConfig, load_config
+from edge.config.check import check_config
+from edge.config.loader import ConfigError, SiteConfig
 from edge.config.model import LiftActions
 from edge.messages import AlertEvent
 from edge.mqtt.link import MqttLink
@@ -237,7 +238,8 @@ class Node:
     def reload(self) -> Outcome:
         """Re-read the config file; a bad one is refused and the running one kept."""
         try:
-            new = load_config(self.site.path, models_dir=self.site.models_dir_override)
+            # The check `edge run` makes: a file accepted here starts the node after a reboot.
+            new = check_config(self.site.path, models_dir=self.site.models_dir_override)
         except ConfigError as exc:
             return Outcome(False, "config refused, running one kept:\n" + str(exc))
         changed = new.settings.models != self.site.settings.models

@@ -20,10 +20,10 @@ from edge import __version__, logsetup
 from edge.api.connections import raise_open_files_limit
 from edge.app import Node
 from edge.clock import SystemClock
+from edge.config.check import check_config
 from edge.config.loader import ConfigError, ConfigIssue, SiteConfig, load_config
 from edge.demo import run_demo
 from edge.detect.onnx_yolo import ModelError, inspect_model
-from edge.parts import build_detector
 from edge.replay import replay
 from edge.verify.cli import register as register_verifier_commands
 from edge.video.source import VideoSourceError
@@ -49,20 +49,18 @@ def _print_issues(issues: Sequence[ConfigIssue]) -> None:
         print(issue, file=sys.stderr)
 
 
+def _check(args: argparse.Namespace, *, load_model: bool = True) -> SiteConfig:
+    """The one check `edge run`, the API and `reload` use too (edge/config/check.py)."""
+    return check_config(Path(args.config), models_dir=_models_dir(args), load_model=load_model)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
-        site = _load(args)
+        site = _check(args, load_model=not args.skip_model)
     except ConfigError as exc:
         _print_issues(exc.issues)
         print(f"{len(exc.issues)} problem(s) in {args.config}", file=sys.stderr)
         return EXIT_INVALID
-    if not args.skip_model:
-        # The class names in models.classes must exist in the model, or a category is blind.
-        try:
-            build_detector(site)
-        except (ModelError, ValueError) as exc:
-            print(f"{site.path.name} models: {exc}", file=sys.stderr)
-            return EXIT_INVALID
     s = site.settings
     zones = sum(len(c.zones) for c in s.cameras)
     print(f"{args.config}: OK ({len(s.cameras)} cameras, {zones} zones, site {s.site.id})")
@@ -112,7 +110,7 @@ def _wait_for_signal() -> threading.Event:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        site = _load(args)
+        site = _check(args)
     except ConfigError as exc:
         _print_issues(exc.issues)
         return EXIT_INVALID

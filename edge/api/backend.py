@@ -75,10 +75,6 @@ class NodeBackend(Protocol):
         """Apply the config file as it is now on disk."""
         ...
 
-    def model_problem(self, site: SiteConfig) -> str | None:
-        """Why the model of a proposed config cannot be loaded, or None."""
-        ...
-
     def test_detector(self, site: SiteConfig) -> Detector:
         """A detector for replays, never the one the live worker is using."""
         ...
@@ -137,15 +133,6 @@ class LiveBackend:
 
     def reload(self) -> Outcome:
         return self._node.reload()
-
-    def model_problem(self, site: SiteConfig) -> str | None:
-        if site.settings.models == self._node.site.settings.models:
-            return None
-        try:
-            build_detector(site)
-        except Exception as exc:  # ModelError, ValueError, onnxruntime's own errors
-            return str(exc)
-        return None
 
     def test_detector(self, site: SiteConfig) -> Detector:
         # The live detector reuses one input buffer, so a replay gets its own, kept between

@@ -1,7 +1,8 @@
 """The site config file as the API edits it: read with a version, validate, write atomically.
 
-A write is refused unless the proposed text passes the same checks as `edge check-config`
-(and, when the model changes, the model loads); it is refused too when the file changed since
+A write is refused unless the proposed text passes `check_config`, the one check that
+`edge check-config`, `edge run` and the `reload` command make too (edge/config/check.py): what
+is written here starts the node after a reboot. It is refused too when the file changed since
 the client read it (its `version`, the sha256 of the file, no longer matches). The new text goes
 to a temporary file beside the config, is fsynced and renamed over it; the text it replaced is
 kept as `site.yaml.prev`. The file mode is kept, since a config can hold secrets.
@@ -17,17 +18,13 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config.loader import ConfigError, ConfigIssue, SiteConfig, check_text
+from edge.config.check import check_config
+from edge.config.loader import SiteConfig
 
 log = logging.getLogger(__name__)
-
-MAX_CONFIG_BYTES = 1_000_000
-
-ModelCheck = Callable[[SiteConfig], str | None]
 
 
 def version_of(data: bytes) -> str:
@@ -77,10 +74,9 @@ def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
 class ConfigFile:
     """One site config file. `write` is serialised; reads may run alongside."""
 
-    def __init__(self, path: Path, models_dir: Path | None, model_check: ModelCheck) -> None:
+    def __init__(self, path: Path, models_dir: Path | None) -> None:
         self.path = path
         self._models_dir = models_dir
-        self._model_check = model_check
         self._lock = threading.Lock()
 
     @property
@@ -93,16 +89,7 @@ class ConfigFile:
 
     def check(self, text: str) -> SiteConfig:
         """The proposed text as a config, or ConfigError with every issue (file, line, path)."""
-        if len(text.encode()) > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                [ConfigIssue(self.path.name, None, "", f"over {MAX_CONFIG_BYTES} bytes")]
-            )
-        site = check_text(text, self.path, models_dir=self._models_dir)
-        problem = self._model_check(site)
-        if problem is not None:
-            line = _line_of_key(text, "models")
-            raise ConfigError([ConfigIssue(self.path.name, line, "models", problem)])
-        return site
+        return check_config(self.path, text=text, models_dir=self._models_dir)
 
     def write(self, text: str, expected_version: str | None) -> str:
         """Check and write the text; returns the new version. Raises ConfigError or
@@ -124,10 +111,3 @@ class ConfigFile:
                 self.path, len(data), version[:12], self.prev_path.name,
             )  # fmt: skip
             return version
-
-
-def _line_of_key(text: str, key: str) -> int | None:
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.startswith(f"{key}:"):
-            return i
-    return None

@@ -42,7 +42,7 @@ class ApiContext:
                 lambda: backend.site.settings.api.reads_protected(listening_on),
             ),
             hub=EventHub(),
-            config=ConfigFile(site.path, site.models_dir_override, backend.model_problem),
+            config=ConfigFile(site.path, site.models_dir_override),
             storage=site.storage_dir,
             connections=ConnectionGuard(HttpLimits.from_api(site.settings.api)),
         )

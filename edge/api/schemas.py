@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api.configfile import MAX_CONFIG_BYTES
+from edge.config.bounded import MAX_CONFIG_BYTES
 
 AlertPayload = dict[str, Any]  # mqtt/schemas/alert.json
 Zone = dict[str, Any]  # a zone as in the YAML; validated with the whole config

@@ -17,7 +17,17 @@ from edge.config.base import Identifier, StrictModel
 from edge.config.secrets import Secret
 from edge.config.sensors import Sensor, sensor_list_problems
 from edge.messages import Category, Severity
+from edge.mqtt.security import parse_broker_url
+from edge.mqtt.topics import check_prefix
 from edge.rules.geometry import polygon_problem
+
+# Bounds on lists: a node runs a capture thread per camera, and a polygon's self-crossing test
+# is quadratic in its corners, so neither may grow without limit (the installer page draws
+# polygons of a handful of corners).
+MAX_CAMERAS = 256
+MAX_ZONES_PER_CAMERA = 100
+MAX_POLYGON_POINTS = 100
+MAX_SENSORS = 1000
 
 
 class ZoneKind(StrEnum):
@@ -55,6 +65,7 @@ class Tls(StrictModel):
 class Mqtt(StrictModel):
     url: str = Field(
         "mqtt://127.0.0.1:1883",
+        max_length=2048,
         description="Broker URL: mqtt://[user:pass@]host[:port] or mqtts:// for TLS.",
     )
     topic_prefix: str | None = Field(
@@ -85,6 +96,17 @@ class Mqtt(StrictModel):
     def _scheme(cls, v: str) -> str:
         if not v.startswith(("mqtt://", "mqtts://", "tcp://")):
             raise ValueError("must start with mqtt://, mqtts:// or tcp://")
+        # What `edge run` connects to: a host, a port in 1..65535, no path.
+        address = parse_broker_url(v)
+        if any(c.isspace() or not c.isprintable() for c in address.host):
+            raise ValueError("the host holds spaces or control characters")
+        return v
+
+    @field_validator("client_id", "username")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        if v is not None and not v.isprintable():
+            raise ValueError("must not hold control characters (NUL, newline, ...)")
         return v
 
     @field_validator("topic_prefix")
@@ -94,6 +116,7 @@ class Mqtt(StrictModel):
             return v
         if not v or v.startswith("/") or v.endswith("/") or "+" in v or "#" in v:
             raise ValueError("must be a non-empty topic without wildcards or edge slashes")
+        check_prefix(v)  # every level a topic level: no NUL, control characters or empty level
         return v
 
 
@@ -319,10 +342,11 @@ class Zone(StrictModel):
     kind: ZoneKind = Field(description="Rule applied: no_parking | fire_lane | lift.")
     name: str = Field("", max_length=200, description="Label shown to operators.")
     polygon: list[Point] = Field(
-        description="Corners in normalised image coordinates (0..1, x right, y down)."
+        max_length=MAX_POLYGON_POINTS,
+        description="Corners in normalised image coordinates (0..1, x right, y down).",
     )
     categories: list[Category] | None = Field(
-        None, description="Object categories that count. Default by kind."
+        None, max_length=16, description="Object categories that count. Default by kind."
     )
     min_confidence: float | None = Field(
         None, ge=0.01, le=1.0, description="Detections below this are ignored. Default by kind."
@@ -392,6 +416,13 @@ class Zone(StrictModel):
         problem = polygon_problem(v)
         if problem:
             raise ValueError(problem)
+        return v
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, v: list[Category] | None) -> list[Category] | None:
+        if v is not None and not v:
+            raise ValueError("is empty, so the zone would watch for nothing; leave it out")
         return v
 
     @model_validator(mode="after")
@@ -470,7 +501,11 @@ class Camera(StrictModel):
         description="Skip detection when the picture has not changed. Default: on, except for "
         "cameras with a lift zone, where a second matters.",
     )
-    zones: list[Zone] = Field(default_factory=list, description="Zones drawn on this camera.")
+    zones: list[Zone] = Field(
+        default_factory=list,
+        max_length=MAX_ZONES_PER_CAMERA,
+        description="Zones drawn on this camera.",
+    )
 
     @model_validator(mode="after")
     def _rates(self) -> Self:
@@ -506,9 +541,11 @@ class Settings(StrictModel):
     storage: Storage = Field(default_factory=Storage)
     alerts: Alerts = Field(default_factory=Alerts)
     api: Api = Field(default_factory=Api)
-    cameras: list[Camera] = Field(default_factory=list)
+    cameras: list[Camera] = Field(default_factory=list, max_length=MAX_CAMERAS)
     sensors: list[Sensor] = Field(
-        default_factory=list, description="Smoke, gas and CO detectors (MQTT or Modbus TCP)."
+        default_factory=list,
+        max_length=MAX_SENSORS,
+        description="Smoke, gas and CO detectors (MQTT or Modbus TCP).",
     )
 
     @model_validator(mode="after")

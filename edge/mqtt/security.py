@@ -110,7 +110,7 @@ class BrokerAddress:
         return f"{scheme}://{user}{host}:{self.port}"
 
 
-def broker_settings(site: SiteConfig) -> BrokerAddress:
+def broker_settings(site: SiteConfig, *, warn: bool = True) -> BrokerAddress:
     """The broker address for `MqttLink`, from the site config.
 
     - `mqtt.username` overrides a user name in the URL; a password from `mqtt.password` (read
@@ -118,12 +118,14 @@ def broker_settings(site: SiteConfig) -> BrokerAddress:
     - TLS is on for `mqtts://` URLs or when `mqtt.tls` is given; a `tls:` block on an
       `mqtt://` URL without a port uses 8883. Files are resolved against the config file.
 
-    Raises SecretError (a ValueError) when a referenced secret cannot be read.
+    Raises SecretError (a ValueError) when a referenced secret cannot be read. `warn=False`
+    leaves out the warnings about a password in the URL or sent in clear (the config checker,
+    which may run on every API edit, builds the address too).
     """
     mqtt = site.settings.mqtt
     address = parse_broker_url(mqtt.url)
     password = site.mqtt_password()
-    if address.password is not None:
+    if address.password is not None and warn:
         logger.warning(
             "MQTT password for %s is written in mqtt.url; move it to mqtt.password "
             "(inline, {env: ...} or {file: ...}) so that printing the config cannot show it",
@@ -148,7 +150,8 @@ def broker_settings(site: SiteConfig) -> BrokerAddress:
         password=password if password is not None else address.password,
         tls_options=tls,
     )
-    _warn_cleartext(address)
+    if warn:
+        _warn_cleartext(address)
     return address
 
 
