@@ -1,0 +1,86 @@
+"""The composition root: builds every part of a console from its Settings and wires them."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+
+from grid_console.cases.service import CaseService
+from grid_console.clock import Clock, system_clock
+from grid_console.commands.sender import CommandSender
+from grid_console.db.engine import make_engine
+from grid_console.db.migrate import upgrade
+from grid_console.ingest.mqtt import ConsoleMqtt, SessionOptions
+from grid_console.ingest.schemas import Validators
+from grid_console.ingest.service import IngestService
+from grid_console.ingest.stats import IngestStats
+from grid_console.ingest.topics import TopicMap
+from grid_console.settings import Settings, read_command_key
+from grid_console.web.app import WebContext, create_app
+
+logger = logging.getLogger(__name__)
+
+
+class Console:
+    """One console replica: ingest, command sender and web app over one database."""
+
+    def __init__(self, settings: Settings, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.engine: Engine = make_engine(settings.database_url())
+        self.stats = IngestStats()
+        key = read_command_key(settings.command_key_file)
+        topics = TopicMap(settings.topic_root, settings.share_group)
+        self.ingest = IngestService(
+            self.engine,
+            topics=topics,
+            validators=Validators(settings.schemas_dir),
+            policy=settings.policy,
+            stats=self.stats,
+        )
+        self.mqtt = ConsoleMqtt(
+            settings.broker,
+            SessionOptions(settings.client_id, session_expiry_s=settings.session_expiry_s),
+            topics.filters(),
+            self.ingest.handle,
+            clock,
+            on_error=self.stats.count_error,
+        )
+        self.sender = CommandSender(self.engine, self.mqtt, key, clock, owner=settings.client_id)
+        self.cases = CaseService(self.engine)
+        self._has_key = key is not None
+        self.app: FastAPI = create_app(
+            WebContext(
+                cases=self.cases,
+                clock=clock,
+                health=self.health,
+                command_enqueued=self.sender.wake,
+            )
+        )
+
+    def start(self) -> None:
+        revision = upgrade(self.engine)
+        logger.info("database %s at revision %s", self.engine.url.render_as_string(), revision)
+        self.mqtt.start()
+        self.sender.start()
+
+    def stop(self) -> None:
+        self.sender.stop()
+        self.mqtt.stop()
+        self.engine.dispose()
+
+    def health(self) -> dict[str, object]:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception as exc:
+            database = f"unavailable: {type(exc).__name__}"
+        return {
+            "database": database,
+            "backend": self.engine.dialect.name,
+            "mqtt": "connected" if self.mqtt.connected else "disconnected",
+            "command_key": self._has_key,
+            "ingest": self.stats.snapshot(),
+        }

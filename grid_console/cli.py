@@ -1,0 +1,173 @@
+"""`grid-console`: serve (ingest + API) and migrate. Every subcommand takes --data-dir / --db."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grid_console.cases.policy import DEFAULT_AUTO_REGISTER, CasePolicy
+from grid_console.db.engine import make_engine
+from grid_console.db.migrate import upgrade
+from grid_console.ingest.broker import parse_broker_url
+from grid_console.ingest.schemas import SchemaError, default_schemas_dir
+from grid_console.settings import DEFAULT_CLIENT_ID, DEFAULT_DATA_DIR, Settings
+
+logger = logging.getLogger("grid_console")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "migrate":
+            return _migrate(args)
+        return _serve(args)
+    except (ValueError, SchemaError) as exc:
+        print(f"grid-console: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grid-console", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where SQLite lives (default %(default)s)",
+    )
+    common.add_argument(
+        "--db",
+        default="",
+        help="database URL, e.g. postgresql+psycopg://USER:PW@HOST/DB (default: SQLite)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", parents=[common], help="bring the database to the newest schema")
+    serve = sub.add_parser("serve", parents=[common], help="ingest alerts and serve the API")
+    serve.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://HOST:PORT")
+    serve.add_argument("--topic-root", default="grid", help="nodes publish under ROOT/SITE/NODE")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
+    serve.add_argument("--port", type=int, default=8090, help="HTTP port")
+    serve.add_argument("--command-key-file", type=Path, help="key that signs commands to nodes")
+    serve.add_argument(
+        "--client-id", default=DEFAULT_CLIENT_ID, help="MQTT client id; one per replica"
+    )
+    serve.add_argument("--share-group", help="replicas with one group split the messages")
+    serve.add_argument("--session-expiry-s", type=int, default=7 * 24 * 3600)
+    serve.add_argument("--schemas-dir", type=Path, default=default_schemas_dir())
+    serve.add_argument(
+        "--auto-register",
+        default=",".join(sorted(DEFAULT_AUTO_REGISTER)),
+        help="kinds registered without an operator (comma-separated; empty for none)",
+    )
+    serve.add_argument(
+        "--response-s",
+        action="append",
+        default=[],
+        metavar="[KIND=]SECONDS",
+        help="response deadline, default or per kind (repeatable)",
+    )
+    serve.add_argument(
+        "--handle-s",
+        action="append",
+        default=[],
+        metavar="[KIND=]SECONDS",
+        help="handling deadline, default or per kind (repeatable)",
+    )
+    return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = Settings(
+        data_dir=args.data_dir, broker=parse_broker_url("mqtt://localhost"), db_url=args.db
+    )
+    engine = make_engine(settings.database_url())
+    try:
+        revision = upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"database at revision {revision}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Only the server needs these; `migrate` starts faster without them.
+    import uvicorn  # noqa: PLC0415
+
+    from grid_console.app import Console  # noqa: PLC0415
+
+    settings = Settings(
+        data_dir=args.data_dir,
+        broker=parse_broker_url(args.broker),
+        db_url=args.db,
+        topic_root=args.topic_root,
+        host=args.host,
+        port=args.port,
+        command_key_file=args.command_key_file,
+        client_id=args.client_id,
+        share_group=args.share_group,
+        session_expiry_s=args.session_expiry_s,
+        schemas_dir=args.schemas_dir,
+        policy=_policy(args),
+    )
+    console = Console(settings)
+    console.start()
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(console.app, host=settings.host, port=settings.port, log_level="warning")
+        )
+        logger.info("grid console on http://%s:%d", settings.host, settings.port)
+        # uvicorn stops on SIGINT/SIGTERM and then re-raises the signal to the handler that
+        # was there before it; with the default one the process would die before the console
+        # below disconnects cleanly. This one lets `run` return instead.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _stop_requested)
+        server.run()
+    finally:
+        console.stop()
+    return 0
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    logger.info("stopping on signal %d", signum)
+
+
+def _policy(args: argparse.Namespace) -> CasePolicy:
+    kinds = frozenset(k.strip() for k in args.auto_register.split(",") if k.strip())
+    base = CasePolicy()
+    response_s, response_by_kind = _deadlines(
+        args.response_s, base.response_s, base.response_by_kind
+    )
+    handle_s, handle_by_kind = _deadlines(args.handle_s, base.handle_s, base.handle_by_kind)
+    return CasePolicy(
+        auto_register=kinds,
+        response_s=response_s,
+        response_by_kind=response_by_kind,
+        handle_s=handle_s,
+        handle_by_kind=handle_by_kind,
+    )
+
+
+def _deadlines(
+    values: list[str], default: float, by_kind: object
+) -> tuple[float, dict[str, float]]:
+    kinds = dict(by_kind) if isinstance(by_kind, dict) else {}
+    for value in values:
+        kind, _, seconds = value.rpartition("=")
+        try:
+            number = float(seconds)
+        except ValueError:
+            raise ValueError(f"deadline {value!r}: expected [KIND=]SECONDS") from None
+        if number <= 0:
+            raise ValueError(f"deadline {value!r} must be positive")
+        if kind:
+            kinds[kind] = number
+        else:
+            default = number
+    return default, kinds

@@ -1,0 +1,1 @@
+"""Signed commands to nodes, written to an outbox in the case's transaction, sent later."""

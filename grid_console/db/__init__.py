@@ -1,0 +1,1 @@
+"""The database: engine set-up for SQLite and PostgreSQL, column types, migrations."""

@@ -1,0 +1,1 @@
+"""MQTT in: subscribe, validate against the contract's schemas, apply each event once."""

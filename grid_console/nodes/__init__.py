@@ -1,0 +1,1 @@
+"""Node and device health: the nodes' retained status, camera and sensor states."""

@@ -1,0 +1,47 @@
+"""Everything `grid-console serve` needs, validated once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grid_console.cases.policy import CasePolicy
+from grid_console.db.engine import default_url, normalise_url
+from grid_console.ingest.broker import BrokerAddress
+from grid_console.ingest.schemas import default_schemas_dir
+from grid_contract.signing import MIN_KEY_CHARS
+
+DEFAULT_DATA_DIR = Path("var/console")
+DEFAULT_CLIENT_ID = "grid-console"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    broker: BrokerAddress
+    db_url: str = ""  # empty: SQLite in data_dir
+    topic_root: str = "grid"
+    host: str = "127.0.0.1"
+    port: int = 8090
+    command_key_file: Path | None = None
+    client_id: str = DEFAULT_CLIENT_ID
+    share_group: str | None = None
+    session_expiry_s: int = 7 * 24 * 3600
+    schemas_dir: Path = field(default_factory=default_schemas_dir)
+    policy: CasePolicy = field(default_factory=CasePolicy)
+
+    def database_url(self) -> str:
+        return normalise_url(self.db_url) if self.db_url else default_url(self.data_dir)
+
+
+def read_command_key(path: Path | None) -> str | None:
+    """The key commands are signed with (the same file format as `edge keygen` writes)."""
+    if path is None:
+        return None
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the command key file {path}: {exc.strerror}") from None
+    if len(key) < MIN_KEY_CHARS:
+        raise ValueError(f"the command key in {path} is shorter than {MIN_KEY_CHARS} characters")
+    return key

@@ -1,0 +1,1 @@
+"""Alert evidence (JPEG snapshots), each stored once by its sha256."""

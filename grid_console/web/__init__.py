@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI). Pages come in a later slice."""

@@ -1,0 +1,152 @@
+"""Acting on a case through the API: the table decides, the audit trail records, and a false
+alarm or a close reaches the node as a signed command, even across a broker outage."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grid_console.app import Console
+from grid_console.commands.models import OutboxCommand
+from grid_contract.signing import MemoryNonces, Verifier
+from tests.console.conftest import Backend
+from tests.console.helpers import NodeStandIn, case_of, make_console, started, wait_until
+from tests.console.payloads import PREFIX, alert, encode, new_alert_id
+from tests.integration.broker import MosquittoBroker, Subscriber
+from tests.schemas import validate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def console(
+    tmp_path: Path, broker: MosquittoBroker, backend: Backend, key_file: Path
+) -> Iterator[Console]:
+    instance = started(make_console(tmp_path, broker, backend, key_file=key_file))
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def commands(broker: MosquittoBroker) -> Iterator[Subscriber]:
+    sub = Subscriber(broker.port, f"{PREFIX}/cmd/#", client_id="the-node", persistent=True)
+    yield sub
+    sub.close()
+
+
+def open_case(console: Console, broker: MosquittoBroker, kind: str = "illegal_parking") -> int:
+    alert_id = new_alert_id()
+    node = NodeStandIn(broker)
+    try:
+        node.publish(f"{PREFIX}/alerts/{kind}", encode(alert(alert_id, 1, "raised", kind=kind)))
+    finally:
+        node.close()
+    case = wait_until(lambda: case_of(console, alert_id), what="the case")
+    return case.id
+
+
+def verified(key_file: Path, topic: str, body: dict[str, Any]) -> str:
+    verifier = Verifier(key_file.read_text().strip(), MemoryNonces(time.time), max_age_s=120)
+    return verifier.verify(topic, body, time.time()).by
+
+
+def test_the_whole_path_and_a_signed_resolve(
+    console: Console, broker: MosquittoBroker, commands: Subscriber, key_file: Path
+) -> None:
+    case_id = open_case(console, broker)
+    api = TestClient(console.app)
+    steps = [("register", None), ("dispatch", "patrol-7"), ("accept", None), ("arrive", None),
+             ("handle", None), ("close", None)]  # fmt: skip
+    for action, to in steps:
+        reply = api.post(f"/api/cases/{case_id}/actions",
+                         json={"action": action, "to": to, "note": f"{action} done"})  # fmt: skip
+        assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["case"]["state"] == "closed"
+    assert body["case"]["colour"] == "green"
+    assert body["case"]["assignee"] == "patrol-7"
+    assert body["command_id"] is not None
+
+    trail = api.get(f"/api/cases/{case_id}").json()["events"]
+    moves = [(e["action"], e["from_state"], e["to_state"]) for e in trail if e["source"] == "api"]
+    assert moves == [
+        ("register", "reported", "registered"),
+        ("dispatch", "registered", "dispatched"),
+        ("accept", "dispatched", "accepted"),
+        ("arrive", "accepted", "on_site"),
+        ("handle", "on_site", "handled"),
+        ("close", "handled", "closed"),
+    ]
+    assert all(e["actor"] == "operator" for e in trail if e["source"] == "api")
+
+    assert commands.wait_for(lambda m: len(m) == 1, 10), "no resolve command arrived"
+    (message,) = commands.messages
+    assert message.topic == f"{PREFIX}/cmd/resolve" and not message.retain
+    command = json.loads(message.payload)
+    validate("command", command)
+    assert verified(key_file, message.topic, command) == "operator"
+    assert command["note"] == "close done"
+
+
+def test_invalid_actions_are_refused_and_change_nothing(
+    console: Console, broker: MosquittoBroker
+) -> None:
+    case_id = open_case(console, broker)
+    api = TestClient(console.app)
+    refused = api.post(f"/api/cases/{case_id}/actions", json={"action": "close"})
+    assert refused.status_code == 409
+    assert "cannot close a case that is reported" in refused.json()["detail"]
+    assert api.post(f"/api/cases/{case_id}/actions", json={"action": "fly"}).status_code == 409
+    no_note = api.post(f"/api/cases/{case_id}/actions", json={"action": "defer"})
+    assert no_note.status_code == 409  # defer is not allowed from reported either
+    api.post(f"/api/cases/{case_id}/actions", json={"action": "register"})
+    no_note = api.post(f"/api/cases/{case_id}/actions", json={"action": "defer"})
+    assert no_note.status_code == 422 and "needs a note" in no_note.json()["detail"]
+    assert api.post("/api/cases/999999/actions", json={"action": "register"}).status_code == 404
+
+    detail = api.get(f"/api/cases/{case_id}").json()
+    assert detail["case"]["state"] == "registered"
+    assert [e["action"] for e in detail["events"]] == ["open", "register"]
+    with Session(console.engine) as session:
+        assert session.execute(select(OutboxCommand)).first() is None
+
+
+def test_a_false_alarm_during_a_broker_outage_is_sent_when_it_returns(
+    console: Console, broker: MosquittoBroker, commands: Subscriber, key_file: Path
+) -> None:
+    case_id = open_case(console, broker, kind="smoke")
+    case = console.cases.get_case(case_id)[0]
+    broker.stop()
+    wait_until(lambda: not console.mqtt.connected, what="the console to notice")
+    api = TestClient(console.app)
+    reply = api.post(f"/api/cases/{case_id}/actions",
+                     json={"action": "false_alarm", "note": "误报 测试"})  # fmt: skip
+    assert reply.status_code == 200
+    assert reply.json()["case"]["colour"] == "green"
+    time.sleep(1.0)
+    with Session(console.engine) as session:
+        row = session.execute(select(OutboxCommand)).scalar_one()
+        assert row.sent_at is None and row.command == "release"
+
+    broker.start()
+    assert commands.wait_for(lambda m: len(m) == 1, 30), "the release never arrived"
+    (message,) = commands.messages
+    assert message.topic == f"{PREFIX}/cmd/release"
+    command = json.loads(message.payload)
+    assert command["alert_id"] == case.alert_id
+    assert command["note"] == "误报 测试"
+    assert verified(key_file, message.topic, command) == "operator"
+
+    def marked_sent() -> bool:
+        with Session(console.engine) as session:
+            return session.execute(select(OutboxCommand.sent_at)).scalar_one() is not None
+
+    wait_until(marked_sent, what="the row marked sent")

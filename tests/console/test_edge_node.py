@@ -1,0 +1,92 @@
+"""End to end: a real `edge run` node over a real Mosquitto raises a smoke alarm, the console
+opens a case, and the console's false alarm makes the node release its alert."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.console.conftest import Backend
+from tests.console.helpers import ConsoleProcess, NodeStandIn, wait_until
+from tests.integration.broker import MosquittoBroker, Received, Subscriber, free_port
+from tests.integration.node import NodeProcess, alert_events, find
+
+pytestmark = pytest.mark.integration
+PREFIX = "grid/xizhen/gate-1"
+KEY = "console-and-node-key-0123456789"
+
+SITE = """\
+site: {{id: xizhen, name: 西镇社区}}
+node: {{id: gate-1}}
+mqtt: {{url: "mqtt://127.0.0.1:{port}", keepalive_s: 5}}
+models: {{dir: "{models}", detector: yolov8n_int8.onnx, threads: 1}}
+storage: {{dir: "{storage}"}}
+api: {{port: {api_port}}}
+commands: {{key: "{key}"}}
+cameras: []
+sensors:
+  - {{id: smoke-1, kind: smoke, location: 5号楼 2单元 1楼, grid: A-05,
+     mqtt: {{topic: zigbee2mqtt/smoke-1, format: zigbee2mqtt}}}}
+"""
+
+
+def test_a_real_node_alarm_becomes_a_case_and_a_false_alarm_releases_it(
+    tmp_path: Path, broker: MosquittoBroker, backend: Backend, models_dir: Path
+) -> None:
+    key_file = tmp_path / "command.key"
+    key_file.write_text(KEY + "\n", encoding="utf-8")
+    console = ConsoleProcess(tmp_path, broker, backend, key_file=key_file)
+    platform = Subscriber(broker.port, f"{PREFIX}/#", client_id="observer", persistent=True)
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE.format(port=broker.port, models=models_dir, storage=tmp_path / "var",
+                                  api_port=free_port(), key=KEY), encoding="utf-8")  # fmt: skip
+    node = NodeProcess(config, tmp_path / "node.log")
+    sensor = NodeStandIn(broker, client_id="zigbee2mqtt")
+    try:
+        console.wait_ready()
+        online = lambda m: any(x.topic == f"{PREFIX}/status" and b'"online"' in x.payload  # noqa: E731
+                               for x in m)  # fmt: skip
+        assert platform.wait_for(online, 60), node.text()
+        time.sleep(0.5)  # the node's sensor subscription follows its status
+        sensor.publish("zigbee2mqtt/smoke-1", b'{"smoke": true, "battery": 90}')
+        assert platform.wait_for(find(kind="smoke", event="raised"), 30), node.text()
+        raised_at = time.monotonic()
+        raised = next(a for a in alert_events(platform.messages) if a["kind"] == "smoke")
+
+        def the_case() -> dict[str, object] | None:
+            cases = console.get("/api/cases?kind=smoke")["cases"]
+            return next((c for c in cases if c["alert_id"] == raised["id"]), None)
+
+        case = wait_until(the_case, 10, "the case")
+        assert time.monotonic() - raised_at < 2.0, "the case took longer than 2 s to appear"
+        assert case["state"] == "registered" and case["colour"] == "red"
+        assert case["grid"] == "A-05" and case["sensor"] == "smoke-1"
+
+        status, reply = console.post(f"/api/cases/{case['id']}/actions",
+                                     {"action": "false_alarm", "note": "测试 误报"})  # fmt: skip
+        assert status == 200, reply
+        assert platform.wait_for(find(id=raised["id"], event="released"), 20), node.text()
+        released = next(a for a in alert_events(platform.messages) if a["event"] == "released")
+        assert released["actor"]["by"] == "operator"
+        assert released["actor"]["note"] == "测试 误报"
+
+        def responses(messages: list[Received]) -> list[bool]:
+            return [json.loads(m.payload)["ok"] for m in messages
+                    if m.topic == f"{PREFIX}/responses"]  # fmt: skip
+
+        assert platform.wait_for(lambda m: responses(m) == [True], 10), responses(platform.messages)
+
+        # The node's echo comes back to the console as the alert's state on the case.
+        wait_until(lambda: (c := the_case()) is not None and c["alert_state"] == "released",
+                   10, "the released echo")  # fmt: skip
+        detail = console.get(f"/api/cases/{case['id']}")
+        assert [e["action"] for e in detail["events"]] == [
+            "open", "register", "false_alarm", "alert_released"]  # fmt: skip
+    finally:
+        sensor.close()
+        node.end()
+        platform.close()
+        assert console.end() == 0, console.text()
