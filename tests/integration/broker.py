@@ -25,11 +25,39 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 HOST = "127.0.0.1"
+SHIPPED_CONF = Path(__file__).resolve().parents[2] / "mqtt" / "mosquitto.conf"
+# The directives that decide what a broker keeps across a crash or restart, and how much it
+# queues for a subscriber that is away. Paths (persistence_location) are the test's own.
+_PERSISTENCE_DIRECTIVES = frozenset(
+    {
+        "persistence",
+        "autosave_interval",
+        "autosave_on_changes",
+        "max_queued_messages",
+        "max_queued_bytes",
+        "persistent_client_expiration",
+        "queue_qos0_messages",
+    }
+)
 
 
 def find_mosquitto() -> str | None:
     # Debian installs the broker in /usr/sbin, which is not on every user's PATH.
     return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+
+
+def shipped_persistence(conf: Path = SHIPPED_CONF) -> list[str]:
+    """The persistence and queue lines of the shipped site broker config, in its order.
+
+    A test broker given these as `extra_config` keeps and loses what a site broker would;
+    the password, ACL and TLS lines of the example are left out.
+    """
+    lines = []
+    for raw in conf.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and line.split()[0] in _PERSISTENCE_DIRECTIVES:
+            lines.append(line)
+    return lines
 
 
 def free_port() -> int:
