@@ -124,6 +124,8 @@ class AlertKind(StrEnum):
     SENSOR_FAULT = "sensor_fault"
     SENSOR_TAMPER = "sensor_tamper"
     SENSOR_LOW_BATTERY = "sensor_low_battery"
+    # The node itself: its alert store or outbox cannot write (a full disk).
+    STORAGE_FAULT = "storage_fault"
 
 
 class Severity(StrEnum):

@@ -179,5 +179,12 @@ class DetectionWorker:
             self._manager.handle(events, frame)
 
     def _notify(self, camera_id: str, *, online: bool) -> None:
-        if self.on_camera_state is not None:
+        if self.on_camera_state is None:
+            return
+        try:
             self.on_camera_state(camera_id, online)
+        except Exception:
+            # A full disk refuses the state message; the camera's alert events must still go
+            # to the manager, which holds them until the disk takes them.
+            self.errors += 1
+            log.exception("reporting the state of camera %s failed", camera_id)

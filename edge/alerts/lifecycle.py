@@ -16,7 +16,7 @@ condition again, or cleared when none does within the condition's restore window
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from edge.alerts.payload import JsonDict
 from edge.alerts.store import Actor, AlertRecord, AlertStore
@@ -65,6 +65,20 @@ class CommandResult:
 Step = tuple[AlertRecord, str]
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The lifecycle's whole state at one moment, to go back to when a write fails."""
+
+    by_key: dict[str, AlertRecord]
+    by_id: dict[str, AlertRecord]
+    suppressed: dict[str, float | None]
+    silenced: dict[str, AlertRecord]
+    orphans: list[AlertRecord]
+    restored: list[AlertRecord]
+    changed: list[AlertRecord]
+    records: list[tuple[AlertRecord, AlertRecord]]  # (the live record, a copy of its fields)
+
+
 class Lifecycle:
     def __init__(self, policy: LifecyclePolicy, clock: Clock) -> None:
         self.policy = policy
@@ -84,14 +98,44 @@ class Lifecycle:
     def active(self) -> list[AlertRecord]:
         return list(self._by_id.values())
 
+    def checkpoint(self) -> Checkpoint:
+        """Everything a transition may change, so `rollback` can undo it: the alert manager
+        advances the state only once the transition is written to the store and the outbox."""
+        live = {
+            id(r): r
+            for r in (*self._by_id.values(), *self._silenced.values(), *self._orphans,
+                      *self.changed)
+        }  # fmt: skip
+        return Checkpoint(
+            dict(self._by_key), dict(self._by_id), dict(self._suppressed), dict(self._silenced),
+            list(self._orphans), list(self._restored), list(self.changed),
+            [(r, replace(r, detail=dict(r.detail))) for r in live.values()],
+        )  # fmt: skip
+
+    def rollback(self, cp: Checkpoint) -> None:
+        """Back to `cp`, the same record objects with their old fields (listeners and the
+        API may hold them)."""
+        self._by_key, self._by_id = dict(cp.by_key), dict(cp.by_id)
+        self._suppressed, self._silenced = dict(cp.suppressed), dict(cp.silenced)
+        self._orphans, self._restored = list(cp.orphans), list(cp.restored)
+        self.changed = list(cp.changed)
+        for record, saved in cp.records:
+            for f in fields(AlertRecord):
+                setattr(record, f.name, getattr(saved, f.name))
+
     def get(self, alert_id: str) -> AlertRecord | None:
         return self._by_id.get(alert_id)
+
+    def tracks(self, key: str) -> bool:
+        """Whether a rule's condition `key` has an active alert."""
+        return key in self._by_key
 
     def restore(self, records: Sequence[AlertRecord], silenced: Sequence[AlertRecord] = ()) -> None:
         self._orphans.extend(r for r in silenced if r.kind in _BY_PLACE)
         for r in records:
-            # The event after the last saved one may already be in the outbox (a crash between
-            # the two writes): skip its number so (id, seq) never names two different events.
+            # Releases before issue 12 put an event in the outbox before saving it, so the
+            # event after the last saved one may have been sent: skip its number so (id, seq)
+            # never names two different events.
             r.seq += 1
             r.restored = True
             self._by_id[r.id] = r
@@ -258,8 +302,15 @@ class Lifecycle:
 
     def on_tick(self) -> list[Step]:
         steps: list[Step] = []
+        while (step := self.tick_step()) is not None:
+            steps.append(step)
+        return steps
+
+    def tick_step(self) -> Step | None:
+        """The next transition that time has made due (an escalation, a restored alert nobody
+        confirmed), or None; one at a time, so each can be written before the next."""
         now_wall, now = self._clock.now(), self._clock.monotonic()
-        for r in list(self._by_id.values()):
+        for r in self._by_id.values():
             if (
                 r.state == "open"
                 and not r.escalated
@@ -268,18 +319,18 @@ class Lifecycle:
                 r.escalated = True
                 r.severity = _bump(r.severity)
                 r.seq += 1
-                steps.append((r, "escalated"))
+                return r, "escalated"
         for r in list(self._orphans):
             # Not seen again in its window: the car left while the rules were not looking.
             if now >= self.policy.restore_deadline(r, self._started):
                 self._orphans.remove(r)
                 self._lift_silence(r)
-        for r in list(self._restored):
+        for r in self._restored:
             if now >= self.policy.restore_deadline(r, self._started):
                 r.seq += 1
                 r.state = "cleared"
                 r.closed_wall = now_wall
                 r.detail = {**r.detail, "cleared_reason": "not_confirmed_after_restart"}
                 self._forget(r)
-                steps.append((r, "cleared"))
-        return steps
+                return r, "cleared"
+        return None

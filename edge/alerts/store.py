@@ -1,8 +1,11 @@
 """Alert state on disk, so an open alert is still open, with the same id, after a restart.
 
-One row per alert, rewritten on every transition (after its event is in the outbox, so a crash
-between the two at worst re-sends an event, never loses one). Closed alerts are kept for a
-while so late platform commands about them still get a proper echo.
+One row per alert, rewritten on every transition before its event goes into the outbox, and
+marked `queued` once it is there: after a crash between the two writes, the manager finds the
+unmarked payload and puts it in the outbox then (at worst a duplicate with the same (id, seq),
+never an event the store does not know of). Closed alerts are kept for a while so late platform
+commands about them still get a proper echo. A `DiskReserve` beside the database holds room for
+the `storage_fault` alert on a full disk.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.alerts.evidence import Evidence
+from edge.alerts.reserve import DEFAULT_RESERVE_BYTES, DiskReserve
 from edge.messages import AlertKind, AlertObject, Box, Category, Severity
 
 ACTIVE = ("open", "acknowledged")
@@ -108,8 +112,16 @@ def from_json(text: str) -> AlertRecord:
 class AlertStore:
     """SQLite (WAL, synchronous=FULL) table of alert records, safe to share between threads."""
 
-    def __init__(self, path: Path, *, keep_closed_s: float = 7 * 86_400.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        keep_closed_s: float = 7 * 86_400.0,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.reserve = DiskReserve(path.with_name(path.name + ".reserve"), reserve_bytes)
         self._keep_closed = keep_closed_s
         self._lock = threading.Lock()
         try:
@@ -119,20 +131,47 @@ class AlertStore:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, active INTEGER NOT NULL,"
                 " closed REAL, record TEXT NOT NULL, payload TEXT, kind TEXT, state TEXT,"
-                " camera TEXT, updated REAL)"
+                " camera TEXT, updated REAL, queued INTEGER NOT NULL DEFAULT 1)"
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(alerts)")}
+            if "queued" not in columns:  # a store written before the column existed
+                self._db.execute("ALTER TABLE alerts ADD COLUMN queued INTEGER NOT NULL DEFAULT 1")
         except sqlite3.DatabaseError as exc:
             raise OSError(f"cannot open the alert store {path}: {exc}") from exc
+        self.reserve.ensure()
 
-    def save(self, record: AlertRecord, payload: str | None = None, updated: float = 0.0) -> None:
-        """Store the record and, for the API, the last payload published for it."""
+    def save(
+        self,
+        record: AlertRecord,
+        payload: str | None = None,
+        updated: float = 0.0,
+        *,
+        queued: bool = True,
+    ) -> None:
+        """Store the record and, for the API, the last payload published for it; with
+        `queued=False` the payload is not in the outbox yet (`mark_queued` once it is)."""
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO alerts (id, active, closed, record, payload, kind, state,"
-                " camera, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " camera, updated, queued) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.id, int(record.active), record.closed_wall, to_json(record), payload,
-                 record.kind.value, record.state, record.camera_id, updated),
+                 record.kind.value, record.state, record.camera_id, updated, int(queued)),
             )  # fmt: skip
+
+    def mark_queued(self, alert_id: str) -> None:
+        """The last payload saved for this alert is in the outbox now."""
+        with self._lock:
+            self._db.execute("UPDATE alerts SET queued = 1 WHERE id = ?", (alert_id,))
+
+    def unqueued(self) -> list[tuple[str, str, str]]:
+        """(id, kind, payload) of every saved payload not known to be in the outbox, oldest
+        first: what a crash between the two writes left behind."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, payload FROM alerts WHERE queued = 0 AND payload IS NOT NULL"
+                " ORDER BY rowid"  # every save is a new row: the order they were saved in
+            ).fetchall()
+        return [(str(i), str(k), str(p)) for i, k, p in rows]
 
     def query(
         self,

@@ -10,6 +10,10 @@ Guarantees (mqtt/topics.md, "Delivery"): at-least-once and in order per node.
   payloads) but never a gap and never a newer event overtaking an older one's first delivery.
 - paho's own replay of unacknowledged messages is disabled by the link (it drops them on
   connect), so nothing but this thread decides what is resent and in which order.
+- A full disk refuses even the deletes (SQLite's WAL needs room to record them): acknowledged
+  rows are then remembered in memory, skipped when sending, and deleted as soon as the disk
+  takes writes again, so what is in the outbox (the `storage_fault` alert above all) still goes
+  out. A node restart meanwhile sends them once more (duplicates, never a loss).
 
 The thread sleeps on one event, woken by a put, a PUBACK, a connection change or stop; it
 never polls.
@@ -22,7 +26,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from edge.alerts.outbox import Outbox, OutboxMessage
+from edge.alerts.outbox import Outbox, OutboxError, OutboxMessage
 from edge.clock import Clock
 from edge.mqtt.link import MqttLink, PublishHandle
 
@@ -66,6 +70,8 @@ class Publisher:
         self._in_flight: OrderedDict[int, PublishHandle] = OrderedDict()
         self._cursor = 0  # highest row id sent on the current connection
         self._sent_before: set[int] = set()  # sent at least once, not yet acked
+        self._undeleted: set[int] = set()  # acked, but the outbox could not delete them yet
+        self._delete_failing = False
         self._published = 0
         self._acked = 0
         self._resent = 0
@@ -132,7 +138,7 @@ class Publisher:
                 logger.exception("publisher step failed; retrying in %.0f s", _ERROR_BACKOFF_S)
                 self._stopping.wait(_ERROR_BACKOFF_S)
                 continue
-            self._wake.wait(_IDLE_WAKE_S)
+            self._wake.wait(_ERROR_BACKOFF_S if self._undeleted else _IDLE_WAKE_S)
         logger.info("publisher stopped: %s messages left in the outbox", self._outbox.size())
 
     def _step(self) -> None:
@@ -156,20 +162,44 @@ class Publisher:
 
     def _collect_acks(self) -> None:
         done = [rowid for rowid, handle in self._in_flight.items() if handle.is_published()]
-        if not done:
-            return
-        self._outbox.ack_many(done)
         for rowid in done:
             del self._in_flight[rowid]
             self._sent_before.discard(rowid)
         self._acked += len(done)
+        self._undeleted.update(done)
+        if not self._undeleted:
+            return
+        try:
+            self._outbox.ack_many(sorted(self._undeleted))
+        except OutboxError as exc:
+            if not self._delete_failing:
+                self._delete_failing = True
+                logger.error(
+                    "cannot delete acknowledged messages from the outbox (%s); sending goes"
+                    " on and they are deleted once it takes writes again",
+                    exc,
+                )
+            return
+        if self._delete_failing:
+            self._delete_failing = False
+            logger.info("deleted %s acknowledged messages from the outbox", len(self._undeleted))
+        self._undeleted.clear()
         self._notify_progress()
 
     def _fill_window(self, session: int) -> None:
-        room = self._window - len(self._in_flight)
-        if room <= 0:
-            return
-        for row in self._outbox.pending(room, after_rowid=self._cursor):
+        while (room := self._window - len(self._in_flight)) > 0:
+            rows = self._outbox.pending(room, after_rowid=self._cursor)
+            if not rows:
+                return
+            if not self._send(rows, session):
+                return
+
+    def _send(self, rows: list[OutboxMessage], session: int) -> bool:
+        """Publish rows in order; False when the connection went away under us."""
+        for row in rows:
+            if row.rowid in self._undeleted:
+                self._cursor = row.rowid  # acknowledged already, only not deleted yet
+                continue
             try:
                 handle = self._link.publish(row.topic, row.payload, row.qos, row.retain)
             except ValueError as exc:
@@ -178,7 +208,7 @@ class Publisher:
             if not handle.sent or handle.session != session:
                 # The connection went away under us; the link's listener has woken us, and
                 # the next step restarts from the oldest row.
-                return
+                return False
             self._in_flight[row.rowid] = handle
             self._cursor = row.rowid
             self._published += 1
@@ -186,11 +216,15 @@ class Publisher:
                 self._resent += 1
             else:
                 self._sent_before.add(row.rowid)
+        return True
 
     def _reject(self, row: OutboxMessage, exc: ValueError) -> None:
         # A row the broker can never accept must not block every row behind it.
         logger.error("dropping outbox row %s for %s: %s", row.rowid, row.topic, exc)
-        self._outbox.ack(row.rowid)
+        try:
+            self._outbox.ack(row.rowid)
+        except OutboxError:
+            self._undeleted.add(row.rowid)  # deleted with the next acknowledgements
         self._rejected += 1
         self._cursor = row.rowid
         self._notify_progress()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,9 @@ from jsonschema import ValidationError
 
 from edge.alerts.evidence import SnapshotStore
 from edge.alerts.ids import UlidFactory, encode_ulid
+from edge.alerts.lifecycle import LifecyclePolicy
 from edge.alerts.manager import AlertManager, NodeIdentity, Place
+from edge.alerts.store import Actor, AlertStore
 from edge.clock import FakeClock
 from edge.messages import (
     AlertEvent,
@@ -186,3 +190,173 @@ def test_snapshots_beyond_the_budget_delete_the_oldest_first(tmp_path: Path) -> 
     assert tiny.save("b", 1, image, None, []).path.exists()
     assert tiny.save("c", 1, image, None, []).path.exists()
     assert sorted(p.name for p in (tmp_path / "tiny").glob("*.jpg")) == ["c-1.jpg"]
+
+
+# --- a full disk (issue 12, item 5): the real disk is filled in test_full_disk.py -------------
+
+
+class FillingSink(ListSink):
+    """An outbox whose disk can be full: `put` then fails as SQLite's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full = False
+        self.raw: list[bytes] = []
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        if self.full:
+            raise OSError(errno.ENOSPC, "database or disk is full")
+        self.raw.append(payload)
+        super().deliver(topic, payload)
+
+
+def stored_manager(
+    tmp_path: Path,
+    sink: ListSink,
+    clock: FakeClock,
+    *,
+    max_pending: int = 10_000,
+    policy: LifecyclePolicy | None = None,
+) -> tuple[AlertManager, AlertStore]:
+    store = AlertStore(tmp_path / "alerts.sqlite3", reserve_bytes=4096)
+    counter = itertools.count(1)
+    manager = AlertManager(
+        NodeIdentity("xizhen", "西镇社区", "gate-1"), {"cam": Place(zones={"z": ZONE})},
+        topics=Topics("grid/xizhen/gate-1"), clock=clock, sink=sink, snapshots=None,
+        new_id=UlidFactory(clock, random_bytes=lambda n: next(counter).to_bytes(n, "big")),
+        store=store, max_pending=max_pending, policy=policy,
+    )  # fmt: skip
+    return manager, store
+
+
+def trail(sink: ListSink) -> list[tuple[str, str, int]]:
+    return [(str(p["kind"]), str(p["event"]), int(str(p["seq"]))) for _, p in sink.delivered]
+
+
+def test_a_failed_write_changes_nothing_and_is_written_later_in_order(tmp_path: Path) -> None:
+    clock, sink = FakeClock(start=310.0), FillingSink()
+    manager, store = stored_manager(tmp_path, sink, clock)
+    manager.handle([event(Transition.RAISED, 310.0, "a")])
+    sink.full = True
+    assert manager.handle([event(Transition.UPDATED, 320.0, "a")]) == []
+    assert manager.handle([event(Transition.RAISED, 330.0, "b")]) == []
+    assert manager.handle([event(Transition.CLEARED, 340.0, "a")]) == []
+    assert manager.tick() == []
+    (a,) = manager.open_alerts()
+    assert (a.key, a.seq, a.state) == ("a", 1, "open")  # nothing advanced in memory
+    assert manager.storage_faulted and manager.pending_count == 4  # the fault, then a, b, a
+    assert not store.reserve.present  # deleted to make room for the fault
+    assert trail(sink) == [("illegal_parking", "raised", 1)]
+
+    sink.full = False
+    manager.tick()
+    assert trail(sink) == [
+        ("illegal_parking", "raised", 1),
+        ("storage_fault", "raised", 1),
+        ("illegal_parking", "updated", 2),
+        ("illegal_parking", "raised", 1),
+        ("illegal_parking", "cleared", 3),
+        ("storage_fault", "cleared", 2),
+    ]
+    for _, payload in sink.delivered:
+        validate("alert", payload)
+    fault = sink.delivered[1][1]
+    assert fault["detail"] == {
+        "reason": "write_failed",
+        "error": "[Errno 28] database or disk is full",
+    }
+    assert fault["source"] == {"camera": None, "zone": None, "sensor": None}
+    assert not manager.storage_faulted and manager.pending_count == 0
+    assert store.reserve.present and store.unqueued() == []
+    assert [r.key for r in manager.open_alerts()] == ["b"]
+
+
+def test_a_crash_between_the_store_and_the_outbox_is_repaired_at_start(tmp_path: Path) -> None:
+    clock, sink = FakeClock(start=310.0), FillingSink()
+    before, store = stored_manager(tmp_path, sink, clock)
+    sink.full = True
+    before.handle([event(Transition.RAISED, 310.0)])  # stored, then the outbox refused it
+    saved = store.unqueued()  # the raise, and the storage_fault raised about it
+    assert sorted(kind for _, kind, _ in saved) == ["illegal_parking", "storage_fault"]
+    store.close()  # the process dies here
+
+    after_sink = FillingSink()
+    after, store = stored_manager(tmp_path, after_sink, FakeClock(start=5.0))
+    # The very payloads the store kept, in the order they were saved, before anything else.
+    assert after_sink.raw == [text.encode() for _, _, text in saved]
+    assert [p["event"] for _, p in after_sink.delivered] == ["raised", "raised"]
+    assert sorted(r.id for r in after.open_alerts()) == sorted(i for i, _, _ in saved)
+    assert store.unqueued() == []
+
+
+def test_held_back_updates_merge_and_the_queue_is_bounded(tmp_path: Path) -> None:
+    clock, sink = FakeClock(start=310.0), FillingSink()
+    manager, _ = stored_manager(tmp_path, sink, clock, max_pending=4)
+    manager.handle([event(Transition.RAISED, 310.0, "a")])
+    sink.full = True
+    for ts in range(320, 400, 10):  # eight updates of a: one waits, the newest
+        update = replace(event(Transition.UPDATED, float(ts), "a"), detail={"ts": float(ts)})
+        manager.handle([update])
+    manager.handle([event(Transition.RAISED, 400.0, "b")])
+    manager.handle([event(Transition.RAISED, 400.0, "c")])
+    assert (manager.pending_count, manager.dropped) == (4, 0)  # the fault, a, b, c
+    # Full: c's clear takes its waiting raise with it (the platform never heard of c)...
+    manager.handle([event(Transition.CLEARED, 410.0, "c")])
+    assert (manager.pending_count, manager.dropped) == (3, 2)
+    manager.handle([event(Transition.RAISED, 410.0, "d")])
+    manager.handle([event(Transition.RAISED, 410.0, "e")])  # dropped: no room
+    manager.handle([event(Transition.UPDATED, 420.0, "e")])  # dropped, and ignored anyway
+    assert (manager.pending_count, manager.dropped) == (4, 4)
+    # ...and the clear of an open alert is kept beyond the bound, or a would stay open.
+    manager.handle([event(Transition.CLEARED, 430.0, "a")])
+    assert manager.pending_count == 5
+    sink.full = False
+    manager.tick()
+    assert trail(sink) == [
+        ("illegal_parking", "raised", 1),
+        ("storage_fault", "raised", 1),
+        ("illegal_parking", "updated", 2),
+        ("illegal_parking", "raised", 1),  # b
+        ("illegal_parking", "raised", 1),  # d
+        ("illegal_parking", "cleared", 3),  # a
+        ("storage_fault", "cleared", 2),
+    ]
+    assert sink.delivered[2][1]["detail"] == {"ts": 390.0}  # the newest update's state
+    # e was dropped whole: its later events are ignored, never a cleared without a raised.
+    assert manager.handle([event(Transition.CLEARED, 440.0, "e")]) == []
+    assert sorted(r.key for r in manager.open_alerts()) == ["b", "d"]
+
+
+def test_a_command_that_cannot_be_stored_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    clock, sink = FakeClock(start=310.0), FillingSink()
+    manager, _ = stored_manager(tmp_path, sink, clock)
+    (raised,) = manager.handle([event(Transition.RAISED, 310.0)])
+    sink.full = True
+    result = manager.command("ack", str(raised["id"]), Actor("op-7", clock.now()))
+    assert not result.ok and "cannot store" in result.message
+    (a,) = manager.open_alerts()
+    assert (a.state, a.seq, a.actor) == ("open", 1, None)
+    sink.full = False
+    manager.tick()
+    assert manager.command("ack", str(raised["id"]), Actor("op-7", clock.now())).ok
+    assert trail(sink)[-2:] == [
+        ("storage_fault", "cleared", 2),
+        ("illegal_parking", "acknowledged", 2),
+    ]
+
+
+def test_escalation_waits_for_the_disk_and_happens_once(tmp_path: Path) -> None:
+    clock, sink = FakeClock(start=310.0), FillingSink()
+    manager, _ = stored_manager(tmp_path, sink, clock, policy=LifecyclePolicy(escalate_after_s=60))
+    manager.handle([event(Transition.RAISED, 310.0)])
+    clock.advance(61)
+    sink.full = True
+    manager.tick()
+    manager.tick()
+    assert manager.open_alerts()[0].escalated is False
+    sink.full = False
+    manager.tick()
+    assert [e for e in trail(sink) if e[0] == "illegal_parking"] == [
+        ("illegal_parking", "raised", 1),
+        ("illegal_parking", "escalated", 2),
+    ]
