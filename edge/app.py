@@ -28,11 +28,13 @@ from edge.api.backend import LiveBackend
 from edge.api.server import ApiServer
 from edge.cameras import CameraSet, Lane
 from edge.clock import Clock
+from edge.commandauth import CommandGate, SqliteNonces
 from edge.commands import CommandHandler, Outcome
 from edge.config.check import check_config
 from edge.config.loader import ConfigError, SiteConfig
 from edge.config.model import LiftActions
 from edge.messages import AlertEvent
+from edge.mqtt.clientid import client_id
 from edge.mqtt.link import MqttLink
 from edge.mqtt.publisher import Publisher
 from edge.mqtt.security import broker_settings
@@ -49,6 +51,7 @@ from edge.status import camera_state_payload, sensor_state_payload, status_paylo
 from edge.verify.feedback import save_feedback
 from edge.verify.runtime import LiftVerifier
 from edge.worker import DetectionWorker
+from grid_contract.signing import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +124,11 @@ class Node:
         self.actuators = ActuatorDriver(lift_actions(site), self.topics, self.sink, clock)
         self.manager.add_listener(self.actuators)
         self.manager.add_listener(self._verifier_feedback)
+        self.nonces = SqliteNonces(storage / "commands.sqlite3", clock)
         self.commands = CommandHandler(
-            self.manager, self.topics, self.sink, clock, reload=self.reload, snapshot=self.snapshot
-        )
+            self.manager, self.topics, self.sink, clock,
+            reload=self.reload, snapshot=self.snapshot, gate=self._command_gate(site),
+        )  # fmt: skip
         self.workers = self._build_workers()
         self.api: ApiServer | None = None
         self._lock = threading.Lock()
@@ -140,6 +145,14 @@ class Node:
         crop = verifier.crops.load(crop_id) if verifier.crops else None
         if crop is not None:
             save_feedback(crop, label, self.site.storage_dir / "verifier" / "feedback")
+
+    def _command_gate(self, site: SiteConfig) -> CommandGate:
+        key = site.command_key()
+        commands = site.settings.commands
+        verifier = (
+            Verifier(key, self.nonces, max_age_s=commands.max_age_s) if key is not None else None
+        )
+        return CommandGate(verifier, self.clock, allow_unsigned=commands.allow_unsigned)
 
     def _policy(self, site: SiteConfig) -> LifecyclePolicy:
         return lifecycle_policy(site, self.cameras.first_frame_after, self.sensors.first_heard)
@@ -161,7 +174,9 @@ class Node:
 
         return MqttLink(
             broker_settings(self.site),
-            client_id=settings.mqtt.client_id or f"gs-{settings.site.id}-{settings.node.id}",
+            client_id=client_id(
+                self.site.storage_dir, settings.site.id, settings.node.id, settings.mqtt.client_id
+            ),
             status_topic=self.topics.status(),
             online_payload=online,
             offline_payload=status_payload(
@@ -176,6 +191,9 @@ class Node:
             keepalive_s=settings.mqtt.keepalive_s,
             # An alarm system should not wait half a minute to reconnect after an outage.
             reconnect_max_s=10.0,
+            # A persistent session: the broker queues the QoS 1 sensor alarms and commands
+            # sent while the node is cut off or restarting, and delivers them on reconnect.
+            clean_session=False,
         )
 
     def _build_workers(self) -> list[DetectionWorker]:
@@ -202,7 +220,10 @@ class Node:
             settings.site.id, settings.node.id, len(self.cameras.captures),
             len(self.workers), self.link.address.display(),
         )  # fmt: skip
-        self.link.subscribe(self.topics.cmd_filter(), 1, self.commands.handle)
+        self.link.subscribe(
+            self.topics.cmd_filter(), 1, self.commands.handle,
+            on_retained=self.commands.ignore_retained,
+        )  # fmt: skip
         for topic in self.sensors.mqtt_topics():
             self.link.subscribe(topic, 1, self.sensors.handle_mqtt)
         self.link.start()
@@ -233,6 +254,7 @@ class Node:
         self.link.stop()
         self.outbox.close()
         self.store.close()
+        self.nonces.close()
         log.info("node stopped")
 
     def reload(self) -> Outcome:
@@ -258,7 +280,7 @@ class Node:
             for worker in self.workers:
                 worker.start()
             self.cameras.start()
-        note = " (mqtt, storage and sensor changes apply at the next restart)"
+        note = " (mqtt, storage, sensor and command-key changes apply at the next restart)"
         log.info("config reloaded from %s", new.path)
         return Outcome(True, f"reloaded {len(new.settings.cameras)} cameras{note}")
 

@@ -27,6 +27,7 @@ from edge.detect.onnx_yolo import ModelError, inspect_model
 from edge.replay import replay
 from edge.verify.cli import register as register_verifier_commands
 from edge.video.source import VideoSourceError
+from grid_contract.signing import generate_key
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
 MODELS_ENV = "GRID_MODELS_DIR"
@@ -64,6 +65,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     s = site.settings
     zones = sum(len(c.zones) for c in s.cameras)
     print(f"{args.config}: OK ({len(s.cameras)} cameras, {zones} zones, site {s.site.id})")
+    if s.commands.key is None:
+        print(
+            f"{site.path.name} commands: "
+            + (
+                "allow_unsigned is on: anyone who can publish on the broker can command this "
+                "node (a lab only)"
+                if s.commands.allow_unsigned
+                else "no key: the node will refuse every platform command "
+                "(set commands.key; `edge keygen` makes one)"
+            ),
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -119,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _wait_for_signal()
     try:
         node = Node(site, SystemClock())
-    except (ModelError, ValueError, OSError) as exc:  # model, PEM file, secret, storage
+    except Exception as exc:  # the check caught the known causes; anything left, in words
+        log.debug("node construction failed", exc_info=True)
         print(f"{site.path.name}: cannot start: {exc}", file=sys.stderr)
         return EXIT_INVALID
     node.start()
@@ -163,6 +177,12 @@ def cmd_models_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_keygen(args: argparse.Namespace) -> int:
+    # The node's commands.key and the platform's copy of it; print only, never stored here.
+    print(generate_key())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge", description="Grid Sentinel edge node")
     p.add_argument("--version", action="version", version=f"grid-sentinel {__version__}")
@@ -203,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps its state")
     d.set_defaults(func=cmd_demo)
+
+    k = sub.add_parser("keygen", help="print a fresh command key (commands.key)")
+    k.set_defaults(func=cmd_keygen)
 
     m = sub.add_parser("models", help="inspect models; train and evaluate the lift verifier")
     msub = m.add_subparsers(dest="models_command", required=True)

@@ -3,6 +3,14 @@
 Every command gets one reply on `{prefix}/responses` (mqtt/schemas/response.json): what was
 done, or why not. Malformed input is counted and answered, never raised: this runs on the MQTT
 network thread, which must survive anything a platform sends.
+
+Before anything is done, the CommandGate (edge/commandauth.py) checks the signature, age and
+nonce; `by` in the audit trail is then the signed acting user, not whatever a sender wrote.
+Refusals are answered at a bounded rate (a flood of forged commands must not become a flood of
+replies in the outbox); past it they are only counted.
+
+Reloads are coalesced: while one runs, further requests wait for one more reload after it,
+which answers them all. A burst of 3,000 reloads is two reloads and one thread, not 3,000.
 """
 
 from __future__ import annotations
@@ -18,12 +26,17 @@ from edge.alerts.manager import AlertManager, AlertSink
 from edge.alerts.payload import iso
 from edge.alerts.store import Actor
 from edge.clock import Clock
+from edge.commandauth import CommandGate
 from edge.mqtt.topics import Topics
+from grid_contract.signing import CommandRefusedError, Verified
 
 log = logging.getLogger(__name__)
 
 RESPONSE_SCHEMA = "grid-sentinel.response/1"
 MAX_COMMAND_BYTES = 64 * 1024
+# Replies to refused commands: a burst of this many, then this many per second.
+REFUSAL_REPLY_BURST = 20.0
+REFUSAL_REPLIES_PER_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +75,29 @@ class CommandHandler:
         *,
         reload: ReloadFn,
         snapshot: SnapshotFn,
+        gate: CommandGate,
     ) -> None:
         self._manager = manager
         self._topics = topics
         self._sink = sink
         self._clock = clock
-        self._reload = reload
         self._snapshot = snapshot
+        self._gate = gate
         self._prefix = topics.cmd_base()
         self.counters: Counter[str] = Counter()
+        self._reloads = _ReloadQueue(reload, self._respond)
+        self._lock = threading.Lock()
+        self._reply_tokens = REFUSAL_REPLY_BURST
+        self._tokens_at = clock.monotonic()
+
+    @property
+    def refused(self) -> Counter[str]:
+        """Refused commands by cause (unsigned, bad_signature, stale, replayed, retained...)."""
+        return self._gate.refused
+
+    def ignore_retained(self, topic: str) -> None:
+        """A retained message on a command topic: never obeyed, never answered, counted."""
+        self._gate.ignore_retained(topic)
 
     def handle(self, topic: str, payload: bytes) -> None:
         command = topic[len(self._prefix) :] if topic.startswith(self._prefix) else topic
@@ -79,7 +106,14 @@ class CommandHandler:
         try:
             body = self._parse(payload)
             request_id = _text(body, "request_id", required=False)
-            outcome = self._dispatch(command, body)
+            try:
+                signer = self._gate.check(topic, body)
+            except CommandRefusedError as exc:
+                self.counters["refused"] += 1
+                if self._may_answer_refusal():
+                    self._respond(command, request_id, Outcome(False, f"refused: {exc}"))
+                return
+            outcome = self._dispatch(command, body, signer, request_id)
             if outcome is None:
                 return  # answered later, from another thread
         except CommandError as exc:
@@ -104,22 +138,42 @@ class CommandHandler:
             raise CommandError("payload must be a JSON object")
         return body
 
-    def _dispatch(self, command: str, body: dict[str, object]) -> Outcome | None:
+    def _may_answer_refusal(self) -> bool:
+        """A token bucket: refusals are answered at a bounded rate, the rest only counted."""
+        with self._lock:
+            now = self._clock.monotonic()
+            self._reply_tokens = min(
+                REFUSAL_REPLY_BURST,
+                self._reply_tokens + (now - self._tokens_at) * REFUSAL_REPLIES_PER_S,
+            )
+            self._tokens_at = now
+            if self._reply_tokens < 1.0:
+                self.counters["refused_unanswered"] += 1
+                return False
+            self._reply_tokens -= 1.0
+            return True
+
+    def _dispatch(
+        self,
+        command: str,
+        body: dict[str, object],
+        signer: Verified | None,
+        request_id: str | None,
+    ) -> Outcome | None:
         if command in ("ack", "release", "resolve"):
             alert_id = _text(body, "alert_id", required=True)
             assert alert_id is not None
             actor = Actor(
-                by=_text(body, "by", required=False) or "platform",
+                # Signed: the signer named the user. Unsigned (a lab): whatever was written.
+                by=signer.by if signer else (_text(body, "by", required=False) or "platform"),
                 at=self._clock.now(),
                 note=_text(body, "note", required=False, limit=1000),
-                command_id=_text(body, "request_id", required=False),
+                command_id=request_id,
             )
             result = self._manager.command(command, alert_id, actor)
             return Outcome(result.ok, result.message, alert_id)
         if command == "reload":
-            # Rebuilding cameras (maybe a model) takes seconds: not on the network thread,
-            # which must keep acknowledging messages meanwhile. The reply comes when done.
-            threading.Thread(target=self._reload_and_reply, args=(body,), daemon=True).start()
+            self._reloads.request(request_id)
             return None
         if command == "snapshot":
             camera = _text(body, "camera", required=True)
@@ -128,15 +182,6 @@ class CommandHandler:
         raise CommandError(
             f"unknown command {command!r}; known: ack, release, resolve, reload, snapshot"
         )
-
-    def _reload_and_reply(self, body: dict[str, object]) -> None:
-        request_id = body.get("request_id")
-        try:
-            outcome = self._reload()
-        except Exception as exc:
-            log.exception("reload failed")
-            outcome = Outcome(False, f"internal error: {type(exc).__name__}")
-        self._respond("reload", request_id if isinstance(request_id, str) else None, outcome)
 
     def _respond(self, command: str, request_id: str | None, outcome: Outcome) -> None:
         body = {
@@ -149,3 +194,52 @@ class CommandHandler:
             "ts": iso(self._clock.now()),
         }
         self._sink.deliver(self._topics.responses(), json.dumps(body, ensure_ascii=False).encode())
+
+
+class _ReloadQueue:
+    """Runs reloads one at a time off the network thread; requests arriving meanwhile are
+    answered together by the one reload that follows (what they asked for is the file as it
+    is then, and one reload reads it)."""
+
+    MAX_WAITING_IDS = 100
+
+    def __init__(
+        self, reload: ReloadFn, respond: Callable[[str, str | None, Outcome], None]
+    ) -> None:
+        self._reload = reload
+        self._respond = respond
+        self._lock = threading.Lock()
+        self._waiting: list[str | None] = []
+        self._coalesced = 0
+        self._running = False
+
+    def request(self, request_id: str | None) -> None:
+        with self._lock:
+            if len(self._waiting) < self.MAX_WAITING_IDS:
+                self._waiting.append(request_id)
+            else:
+                self._coalesced += 1  # answered by count only, in the last reply's message
+            if self._running:
+                return
+            self._running = True
+        # Rebuilding cameras (maybe a model) takes seconds: not on the network thread,
+        # which must keep acknowledging messages meanwhile. The replies come when done.
+        threading.Thread(target=self._run, name="reload", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._running = False
+                    return
+                batch, self._waiting = self._waiting, []
+                extra, self._coalesced = self._coalesced, 0
+            try:
+                outcome = self._reload()
+            except Exception as exc:
+                log.exception("reload failed")
+                outcome = Outcome(False, f"internal error: {type(exc).__name__}")
+            if len(batch) + extra > 1:
+                log.info("%d reload requests served by one reload", len(batch) + extra)
+            for request_id in batch:
+                self._respond("reload", request_id, outcome)

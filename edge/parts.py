@@ -75,7 +75,13 @@ def motion_gate_for(camera: Camera) -> MotionGate | None:
 
 def node_identity(settings: Settings) -> NodeIdentity:
     # The contract wants a name to show; an unnamed site shows its id.
-    return NodeIdentity(settings.site.id, settings.site.name or settings.site.id, settings.node.id)
+    base = (settings.api.public_url or "").rstrip("/")
+    return NodeIdentity(
+        settings.site.id,
+        settings.site.name or settings.site.id,
+        settings.node.id,
+        evidence_url=base + "/api/alerts/{alert_id}/snapshots/{snapshot_id}.jpg",
+    )
 
 
 def places_of(settings: Settings) -> dict[str, Place]:

@@ -14,7 +14,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 
-.venv/bin/ruff check edge grid_console tests
-.venv/bin/ruff format --check edge grid_console tests
+.venv/bin/ruff check edge grid_contract grid_console tests
+.venv/bin/ruff format --check edge grid_contract grid_console tests
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -167,7 +167,14 @@ def _alert_families(node: Node) -> list[Family]:
     commands = counter("gs_commands_total", "Platform commands over MQTT, by outcome.")
     for name, n in sorted(node.commands.counters.items()):
         commands.add(n, outcome=name)
-    return [alerts, commands]
+    refused = counter(
+        "gs_commands_refused_total",
+        "Platform commands not obeyed, by cause (unsigned, malformed, bad_signature, stale, "
+        "replayed, no_key, retained).",
+    )
+    for cause, n in sorted(node.commands.refused.items()):
+        refused.add(n, cause=cause)
+    return [alerts, commands, refused]
 
 
 def node_metrics(node: Node) -> list[Family]:

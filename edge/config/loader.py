@@ -23,6 +23,7 @@ from edge.config.bounded import (
 from edge.config.model import Camera, Settings
 from edge.config.secrets import SecretError, expand_user, resolve_secret
 from edge.video.source import SourceKind, parse_source
+from grid_contract.signing import MIN_KEY_CHARS
 
 Loc = tuple[int | str, ...]
 
@@ -94,6 +95,10 @@ class SiteConfig:
     def api_token(self) -> str | None:
         """The API's bearer token, read now from where the config says (checked at load)."""
         return resolve_secret(self.settings.api.token, self.base_dir)
+
+    def command_key(self) -> str | None:
+        """The key platform commands are signed with, read now (checked at load)."""
+        return resolve_secret(self.settings.commands.key, self.base_dir)
 
     def camera_source(self, camera: Camera) -> str:
         """The source as OpenCV should open it: file paths resolved against the config."""
@@ -255,11 +260,16 @@ def _security_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIss
     for loc, secret in (
         (("mqtt", "password"), mqtt.password),
         (("api", "token"), site.settings.api.token),
+        (("commands", "key"), site.settings.commands.key),
     ):
         try:
-            resolve_secret(secret, site.base_dir)
+            value = resolve_secret(secret, site.base_dir)
         except SecretError as exc:
             issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), str(exc)))
+            continue
+        if loc == ("commands", "key") and value is not None and len(value) < MIN_KEY_CHARS:
+            msg = f"a command key needs at least {MIN_KEY_CHARS} characters (edge keygen)"
+            issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), msg))
     if mqtt.tls is not None:
         for name in ("ca_file", "cert_file", "key_file"):
             value = getattr(mqtt.tls, name)

@@ -182,6 +182,14 @@ class Api(StrictModel):
         description="Address to listen on; loopback unless you mean to expose it.",
     )
     port: int = Field(8080, ge=1, le=65535, description="TCP port.")
+    public_url: str | None = Field(
+        None,
+        max_length=500,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="How the platform reaches this API, e.g. http://10.8.0.12:8080 or "
+        "https://node-1.xizhen.example (a proxy). Alert evidence URLs start with it, so the "
+        "platform can fetch pictures and clips; without it they are paths on this node.",
+    )
     token: Secret | None = Field(
         None,
         description="Bearer token for writes (config, zones, acknowledge...): inline, "
@@ -251,6 +259,33 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+class Commands(StrictModel):
+    key: Secret | None = Field(
+        None,
+        description="This node's command key (at least 16 characters; `edge keygen` makes one): "
+        "inline, {env: NAME} or {file: PATH}. The platform signs every command with it "
+        "(mqtt/topics.md, Commands); the node obeys nothing unsigned, stale or replayed.",
+    )
+    allow_unsigned: bool = Field(
+        False,
+        description="Obey unsigned commands when no key is set. Only for a lab: anyone who can "
+        "publish on the broker could then silence an alarm.",
+    )
+    max_age_s: float = Field(
+        120.0,
+        ge=5.0,
+        le=3600.0,
+        description="A signed command is obeyed only this close to its signing time (either "
+        "way: clocks drift). Older ones are refused as stale; the platform re-signs and resends.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if self.key is not None and self.allow_unsigned:
+            raise ValueError("give either key or allow_unsigned: true, not both")
+        return self
 
 
 class Alerts(StrictModel):
@@ -541,6 +576,9 @@ class Settings(StrictModel):
     storage: Storage = Field(default_factory=Storage)
     alerts: Alerts = Field(default_factory=Alerts)
     api: Api = Field(default_factory=Api)
+    commands: Commands = Field(
+        default_factory=Commands, description="Who the node takes platform commands from."
+    )
     cameras: list[Camera] = Field(default_factory=list, max_length=MAX_CAMERAS)
     sensors: list[Sensor] = Field(
         default_factory=list,

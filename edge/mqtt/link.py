@@ -56,6 +56,7 @@ _STOP_PUBLISH_TIMEOUT_S = 2.0
 ConnectionListener = Callable[[bool], None]
 PublishListener = Callable[[int], None]
 MessageHandler = Callable[[str, bytes], None]
+RetainedHandler = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ class MqttLink:
         self._stopped = False
         self._connection_listeners: list[ConnectionListener] = []
         self._publish_listeners: list[PublishListener] = []
-        self._handlers: dict[str, tuple[int, MessageHandler]] = {}
+        self._handlers: dict[str, tuple[int, MessageHandler, RetainedHandler | None]] = {}
         self._client = self._make_client(client_id, clean_session, reconnect_min_s, reconnect_max_s)
 
     def _make_client(
@@ -242,10 +243,21 @@ class MqttLink:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         return PublishHandle(mid=info.mid, session=session, info=info)
 
-    def subscribe(self, topic: str, qos: int, handler: MessageHandler) -> None:
-        """Route messages matching `topic` to `handler(topic, payload)`; kept across reconnects."""
+    def subscribe(
+        self,
+        topic: str,
+        qos: int,
+        handler: MessageHandler,
+        *,
+        on_retained: RetainedHandler | None = None,
+    ) -> None:
+        """Route messages matching `topic` to `handler(topic, payload)`; kept across reconnects.
+
+        With `on_retained`, a retained message (one the broker kept from the past and replays
+        on every subscribe) goes to `on_retained(topic)` instead of the handler.
+        """
         with self._lock:
-            self._handlers[topic] = (qos, handler)
+            self._handlers[topic] = (qos, handler, on_retained)
             connected = self._session is not None
         if connected:
             self._client.subscribe(topic, qos)
@@ -277,7 +289,7 @@ class MqttLink:
             logger.debug("dropped %s messages from paho's retry queue", len(dropped))
         self._publish_online(client)
         with self._lock:
-            handlers = [(t, q) for t, (q, _) in self._handlers.items()]
+            handlers = [(t, q) for t, (q, _, _) in self._handlers.items()]
             self._sessions += 1
             self._session = self._sessions
             down_for = self._clock.monotonic() - (self._down_since or self._clock.monotonic())
@@ -390,12 +402,17 @@ class MqttLink:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
-            handlers = [h for t, (_, h) in self._handlers.items() if _matches(t, message.topic)]
-        for handler in handlers:
+            handlers = [
+                (h, r) for t, (_, h, r) in self._handlers.items() if _matches(t, message.topic)
+            ]
+        for handler, on_retained in handlers:
             try:
-                handler(message.topic, bytes(message.payload))
+                if message.retain and on_retained is not None:
+                    on_retained(message.topic)
+                else:
+                    handler(message.topic, bytes(message.payload))
             except Exception:
-                logger.exception("handler for MQTT topic %s failed", message.topic)
+                logger.exception("handler for MQTT topic %r failed", message.topic)
 
 
 def _matches(topic_filter: str, topic: str) -> bool:

@@ -279,6 +279,7 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._muted: set[socket.socket] = set()
         self._closed = False
+        self._refusing = False
         threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
 
     def hold_replies(self) -> None:
@@ -299,6 +300,14 @@ class TcpProxy:
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
 
+    def pause(self) -> None:
+        """A network cut: close every connection and refuse new ones until `resume()`."""
+        self._refusing = True
+        self.cut()
+
+    def resume(self) -> None:
+        self._refusing = False
+
     def close(self) -> None:
         self._closed = True
         self.cut()
@@ -310,6 +319,9 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._refusing:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection((HOST, self.target_port), timeout=5.0)
             except OSError:

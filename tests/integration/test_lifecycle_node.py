@@ -15,12 +15,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from grid_contract.signing import sign
 from tests.integration.broker import MosquittoBroker, Received, Subscriber, retained_payload
 from tests.integration.node import NodeProcess, alert_events, find
 from tests.schemas import validate
 
 pytestmark = pytest.mark.integration
 PREFIX = "grid/xizhen/gate-1"
+KEY = "test-command-key-0123456789abcdef"
 
 SITE = """\
 site: {{id: xizhen, name: 西镇社区}}
@@ -29,6 +31,7 @@ mqtt: {{url: "{url}"}}
 models: {{dir: "{models}", detector: yolov8n_int8.onnx, threads: 1}}
 storage: {{dir: "{storage}"}}
 alerts: {{escalate_after_s: 3600}}
+commands: {{key: "test-command-key-0123456789abcdef"}}
 cameras:
 """
 FORECOURT = """\
@@ -87,8 +90,14 @@ def platform(broker: MosquittoBroker) -> Iterator[Subscriber]:
 
 
 def send(broker: MosquittoBroker, command: str, payload: bytes | dict[str, object]) -> None:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    _raw(broker, f"{PREFIX}/cmd/{command}", body)
+    """Publish a command as the platform does: signed with the node's key (bytes: as given)."""
+    topic = f"{PREFIX}/cmd/{command}"
+    if isinstance(payload, bytes):
+        body = payload
+    else:
+        by = str(payload.get("by", "op-test"))
+        body = json.dumps(sign(KEY, topic, payload, by=by, now=time.time())).encode()
+    _raw(broker, topic, body)
 
 
 def response(request_id: str) -> object:

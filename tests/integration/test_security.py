@@ -11,6 +11,7 @@ once the allowed one has arrived the denied one would have arrived too.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -27,12 +28,15 @@ from edge.clock import SystemClock
 from edge.config.loader import load_config
 from edge.mqtt.link import BrokerAddress, MqttLink, TlsOptions
 from edge.mqtt.security import broker_settings
+from grid_contract.signing import generate_key, sign
 from tests.integration.broker import (
     HOST,
+    Received,
     Subscriber,
     find_mosquitto,
     free_port,
 )
+from tests.integration.node import NodeProcess
 from tests.integration.pki import CertPair, Pki, SecureBroker, have_openssl, make_pki
 
 pytestmark = pytest.mark.integration
@@ -60,14 +64,20 @@ def start_broker(tmp_path: Path, pki: Pki) -> Iterator[Callable[..., SecureBroke
         pytest.skip("mosquitto not installed (apt-get install mosquitto); CI installs it")
     started: list[SecureBroker] = []
 
-    def start(server: CertPair | None = None, *, hand_hashed: bool = False) -> SecureBroker:
+    def start(
+        server: CertPair | None = None,
+        *,
+        hand_hashed: bool = False,
+        acl: Path = ACL,
+        extra_users: dict[str, str] | None = None,
+    ) -> SecureBroker:
         secure = SecureBroker(
             executable,
             tmp_path / f"broker{len(started)}",
             pki,
             server=server or pki.server,
-            acl=ACL,
-            users=PASSWORDS,
+            acl=acl,
+            users={**PASSWORDS, **(extra_users or {})},
             hash_with_tool=not hand_hashed,
         )
         started.append(secure)
@@ -261,6 +271,7 @@ def test_node_writes_only_under_its_own_prefix(
     assert link.wait_connected(WAIT_S), link.last_error
     publish(link, f"{OTHER_PREFIX}/alerts/forged", b"pretending to be gate-2")
     publish(link, f"{OTHER_PREFIX}/cmd/release", b"commanding gate-2")
+    publish(link, f"{PREFIX}/cmd/release", b"commanding itself: only the platform may")
     publish(link, "grid/elsewhere", b"outside any prefix")
     publish(link, f"{PREFIX}/alerts/own", b"own")
     assert received(sub, f"{PREFIX}/alerts/own")
@@ -392,3 +403,87 @@ def test_no_log_record_or_repr_shows_the_password(
     for secret in (PASSWORDS[NODE], wrong_password):
         assert not [text for text in shown if secret in text]
     assert caplog.records  # the test did look at something
+
+
+# -- the node itself on the example broker -----------------------------------------------------
+
+ZIGBEE = "zigbee2mqtt-xizhen"
+SENSOR_TOPIC = "zigbee2mqtt-xizhen-gate-1/smoke-1"
+
+
+def test_the_node_on_the_example_broker_obeys_only_the_platforms_signed_commands(
+    start_broker: Callable[..., SecureBroker], tmp_path: Path, models_dir: Path
+) -> None:
+    """The production setup: passwords, the example ACL (with its documented zigbee2mqtt
+    block), a command key. The node's own account cannot command it, even with a valid
+    signature (a stolen node config); the platform's signed command does."""
+    key = generate_key()
+    acl = tmp_path / "acl"
+    acl.write_text(
+        ACL.read_text(encoding="utf-8")
+        + f"\nuser {NODE}\ntopic read zigbee2mqtt-xizhen-gate-1/#\n"
+        + f"\nuser {ZIGBEE}\ntopic write zigbee2mqtt-xizhen-gate-1/#\n",
+        encoding="utf-8",
+    )
+    secure = start_broker(acl=acl, extra_users={ZIGBEE: "zigbee-Pa55-0a1b2c"})
+    sub = Subscriber(secure.port, "grid/#", username=PLATFORM, password=PASSWORDS[PLATFORM])
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "site: {id: xizhen}\nnode: {id: gate-1}\n"
+        f"mqtt: {{url: 'mqtt://127.0.0.1:{secure.port}', username: '{NODE}',"
+        f" password: '{PASSWORDS[NODE]}'}}\n"
+        f"models: {{dir: '{models_dir}', detector: yolov8n_int8.onnx, threads: 1}}\n"
+        f"storage: {{dir: '{tmp_path / 'var'}'}}\napi: {{enabled: false}}\n"
+        f"commands: {{key: '{key}'}}\ncameras: []\n"
+        f"sensors:\n  - {{id: smoke-1, kind: smoke, mqtt: {{topic: {SENSOR_TOPIC}}}}}\n",
+        encoding="utf-8",
+    )
+    process = NodeProcess(config, tmp_path / "node.log")
+    try:
+        assert received(sub, f"{PREFIX}/status", 30), process.text()
+        time.sleep(0.5)
+        zigbee = MqttLink(
+            BrokerAddress(HOST, secure.port, username=ZIGBEE, password="zigbee-Pa55-0a1b2c"),
+            client_id="zigbee", status_topic="zigbee2mqtt-xizhen-gate-1/bridge/state",
+            online_payload=lambda: b"online", offline_payload=b"offline", clock=SystemClock(),
+        )  # fmt: skip
+        zigbee.start()
+        assert zigbee.wait_connected(WAIT_S), zigbee.last_error
+        publish(zigbee, SENSOR_TOPIC, b'{"smoke": true, "battery": 90}')
+        zigbee.stop()
+        assert sub.wait_for(lambda m: _alert(m, "raised") is not None, 20), process.text()
+        alert_id = str(_alert(sub.messages, "raised")["id"])  # type: ignore[index]
+        topic = f"{PREFIX}/cmd/release"
+
+        def command(request_id: str) -> bytes:
+            body = {"request_id": request_id, "alert_id": alert_id}
+            return json.dumps(sign(key, topic, body, by="op-7", now=time.time())).encode()
+
+        thief = MqttLink(
+            node(secure.port), client_id="stolen-node-account", status_topic=f"{PREFIX}/x",
+            online_payload=lambda: b"{}", offline_payload=b"{}", clock=SystemClock(),
+        )  # fmt: skip
+        thief.start()
+        assert thief.wait_connected(WAIT_S), thief.last_error
+        publish(thief, topic, command("from-the-node-account"))
+        thief.stop()
+        with _platform_client(secure.port) as platform:
+            platform.publish(topic, command("from-the-platform"), qos=1).wait_for_publish(WAIT_S)
+        assert sub.wait_for(lambda m: _alert(m, "released") is not None, 20), process.text()
+        assert _alert(sub.messages, "released")["actor"]["by"] == "op-7"  # type: ignore[index]
+        assert received(sub, f"{PREFIX}/responses")
+        time.sleep(0.5)
+        responses = [json.loads(m.payload) for m in sub.messages if m.topic.endswith("/responses")]
+        assert [r["request_id"] for r in responses] == ["from-the-platform"]
+    finally:
+        process.end()
+        sub.close()
+
+
+def _alert(msgs: list[Received], event: str) -> dict[str, object] | None:
+    for m in msgs:
+        if "/alerts/" in m.topic:
+            body = json.loads(m.payload)
+            if body["event"] == event:
+                return dict(body)
+    return None
