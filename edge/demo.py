@@ -23,6 +23,7 @@ from edge.app import Node
 from edge.clock import SystemClock
 from edge.config.loader import ConfigError, load_config
 from edge.mqtt.link import parse_broker_url
+from grid_contract.signing import generate_key
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ node: {{id: demo-node}}
 mqtt: {{url: "{broker}"}}
 models: {{dir: "{models}", detector: yolov8n_int8.onnx, threads: 2}}
 storage: {{dir: "{workdir}"}}
+commands: {{key: {{file: command.key}}}}
+api: {{port: {api_port}, token: {{file: api.token}}}}
 cameras:
   - id: lot
     source: "{data}/videos/parking_lot_cctv_timelapse.mp4"
@@ -97,14 +100,16 @@ class EmbeddedBroker:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 
-def _show(msg: mqtt.MQTTMessage) -> None:
+def _show(msg: mqtt.MQTTMessage, base: str) -> None:
     try:
         data: dict[str, Any] = json.loads(msg.payload)
     except ValueError:
         return
     if data.get("schema") == "grid-sentinel.alert/1":
         src = data["source"]
-        evidence = (data.get("evidence") or {}).get("url", "-")
+        evidence = str((data.get("evidence") or {}).get("url", "-"))
+        if evidence.startswith("/"):
+            evidence = base + evidence  # a link the terminal can open
         print(
             f"{data['updated_at'][11:19]} {data['event'].upper():8} {data['kind']:18} "
             f"{src['camera']}/{src['zone']} grid={data['grid']} dwell={data['dwell_s']}s "
@@ -115,9 +120,9 @@ def _show(msg: mqtt.MQTTMessage) -> None:
         print(f"{msg.topic}: {data.get('state')}", flush=True)
 
 
-def _subscribe(host: str, port: int, prefix: str) -> mqtt.Client:
+def _subscribe(host: str, port: int, prefix: str, base: str) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gs-demo-viewer")
-    client.on_message = lambda _c, _u, m: _show(m)
+    client.on_message = lambda _c, _u, m: _show(m, base)
     client.connect(host, port)
     client.subscribe(f"{prefix}/#", qos=1)
     client.loop_start()
@@ -142,9 +147,19 @@ def run_demo(
         embedded.start()
         broker_url = f"mqtt://127.0.0.1:{embedded.port}"
     workdir.mkdir(parents=True, exist_ok=True)
+    # The demo's own command key and API token, made once: the platform side signs with the
+    # same key file, and the operator pastes the token into the pages to save and acknowledge.
+    key_file, token_file = workdir / "command.key", workdir / "api.token"
+    for secret in (key_file, token_file):
+        if not secret.exists():
+            secret.write_text(generate_key() + "\n", encoding="utf-8")
+            secret.chmod(0o600)
+    api_port = free_port()
     config_path = workdir / "demo.yaml"
     config_path.write_text(
-        DEMO_CONFIG.format(broker=broker_url, models=models, workdir=workdir, data=data_dir),
+        DEMO_CONFIG.format(
+            broker=broker_url, models=models, workdir=workdir, data=data_dir, api_port=api_port
+        ),
         encoding="utf-8",
     )
     try:
@@ -153,8 +168,15 @@ def run_demo(
         print(exc, file=sys.stderr)
         return 2
     address = parse_broker_url(broker_url)
-    viewer = _subscribe(address.host, address.port, site.settings.topic_prefix)
+    base = f"http://127.0.0.1:{api_port}"
+    viewer = _subscribe(address.host, address.port, site.settings.topic_prefix, base)
+    token = token_file.read_text(encoding="utf-8").strip()
+    # The pages first: they are what a newcomer opens (operator: live alerts; installer: zones).
+    print(f"demo: operator page   {base}/operator  (值班页面)", flush=True)
+    print(f"demo: installer page  {base}/installer (安装调试页面)", flush=True)
+    print(f"demo: API token for changes (paste it into the page): {token}", flush=True)
     print(f"demo: config {config_path}, broker {broker_url}, running {duration_s:g} s", flush=True)
+    print(f"demo: platform commands are signed with the key in {key_file}", flush=True)
     node = Node(site, SystemClock())
     node.start()
     try:

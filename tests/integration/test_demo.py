@@ -1,0 +1,55 @@
+"""The newcomer's path: `edge demo` as the README says, an embedded broker, the real footage."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_prints_its_pages_first_and_raises_alerts(
+    tmp_path: Path, data_dir: Path, models_dir: Path
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "--log-level", "WARNING", "demo",
+         "--data-dir", str(data_dir), "--models-dir", str(models_dir),
+         "--duration", "40", "--workdir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(" RAISED " in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert any(" RAISED " in line for line in lines), "".join(lines)
+        # The pages come first, with the token to paste.
+        assert lines[0].startswith("demo: operator page   http://127.0.0.1:")
+        assert lines[1].startswith("demo: installer page  http://127.0.0.1:")
+        token = lines[2].rsplit(" ", 1)[-1].strip()
+        assert len(token) >= 32
+        operator = re.search(r"(http://\S+/operator)", lines[0])
+        assert operator is not None
+        with urllib.request.urlopen(operator.group(1), timeout=10) as page:
+            assert page.status == 200 and b"<html" in page.read().lower()
+        # A snapshot link that opens as printed.
+        raised = next(line for line in lines if " RAISED " in line)
+        link = re.search(r"snapshot=(http://\S+\.jpg)", raised)
+        assert link is not None, raised
+        with urllib.request.urlopen(link.group(1), timeout=10) as jpeg:
+            assert jpeg.read(2) == b"\xff\xd8"
+        # The node's key is the demo's own, made once and kept private.
+        key = tmp_path / "demo" / "command.key"
+        assert key.stat().st_mode & 0o077 == 0 and len(key.read_text().strip()) >= 32
+    finally:
+        proc.terminate()
+        proc.wait(30)
