@@ -16,17 +16,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from grid_console.cases.flows import CaseChange, apply_alert_event
+from grid_console.cases.models import Case
 from grid_console.cases.policy import CasePolicy
-from grid_console.db.session import transaction
+from grid_console.db.limits import too_long
+from grid_console.db.session import is_transient, transaction
 from grid_console.ingest.models import AlertEvent, Quarantined
 from grid_console.ingest.payloads import AlertPayload
 from grid_console.ingest.schemas import Validators
 from grid_console.ingest.stats import IngestStats, Outcome
 from grid_console.ingest.topics import Channel, Route, TopicMap
+from grid_console.nodes.models import Device, Node
 from grid_console.nodes.service import record_device, record_status
 from grid_console.snapshots.service import store_snapshot
 
@@ -88,11 +91,25 @@ class IngestService:
         try:
             outcome = self._apply(msg)
         except RejectedError as rejected:
-            self._quarantine(msg, rejected)
-            self._stats.count(Outcome.QUARANTINED, rejected.reason)
-            return Outcome.QUARANTINED
+            return self._reject(msg, rejected)
+        except DBAPIError as exc:
+            if is_transient(exc):
+                raise
+            # The database refuses this message and always will: retrying would stop the
+            # ingest behind it.
+            logger.exception("the database refused a message on %s", msg.topic)
+            return self._reject(msg, RejectedError("db_refused", str(exc.orig)[:500]))
+        except Exception as exc:
+            # A bug met by one message must not stop every message after it.
+            logger.exception("cannot apply a message on %s", msg.topic)
+            return self._reject(msg, RejectedError("internal_error", repr(exc)[:500]))
         self._stats.count(outcome)
         return outcome
+
+    def _reject(self, msg: Inbound, rejected: RejectedError) -> Outcome:
+        self._quarantine(msg, rejected)
+        self._stats.count(Outcome.QUARANTINED, rejected.reason)
+        return Outcome.QUARANTINED
 
     def _apply(self, msg: Inbound) -> Outcome:
         route = self._topics.route(msg.topic)
@@ -105,6 +122,7 @@ class IngestService:
         doc = self._decode(msg, route.channel)
         if route.channel is Channel.ALERT:
             return self._alert(msg, route, doc)
+        _check_lengths(route, doc)
         if route.channel is Channel.STATUS:
             transaction(self._engine, lambda s: record_status(s, route, doc, msg.received_at))
         else:
@@ -133,6 +151,11 @@ class IngestService:
             raise RejectedError(
                 "topic_mismatch", f"kind {alert.kind!r} on topic of {route.subject!r}"
             )
+        problem = too_long(Case, _case_columns(alert, route)) or too_long(
+            AlertEvent, {"event": alert.event, "kind": alert.kind, "topic": msg.topic}
+        )
+        if problem is not None:
+            raise RejectedError("too_long", problem)
         return transaction(self._engine, lambda s: self._apply_alert(s, msg, route, alert))
 
     def _apply_alert(
@@ -195,3 +218,40 @@ class IngestService:
         level = logging.INFO if rejected.reason in self._warned else logging.WARNING
         self._warned.add(rejected.reason)
         logger.log(level, "quarantined a message on %s: %s", msg.topic, rejected)
+
+
+def _case_columns(alert: AlertPayload, route: Route) -> dict[str, object]:
+    return {
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "grid": alert.grid,
+        "building": alert.building,
+        "floor": alert.floor,
+        "site": alert.site,
+        "node": alert.node,
+        "node_prefix": route.prefix,
+        "camera": alert.camera,
+        "zone": alert.zone,
+        "sensor": alert.sensor,
+        "alert_state": alert.state,
+    }
+
+
+def _check_lengths(route: Route, doc: dict[str, Any]) -> None:
+    where = {"site": route.site, "node": route.node}
+    if route.channel is Channel.STATUS:
+        site = doc.get("site")
+        problem = too_long(
+            Node,
+            {
+                **where,
+                "status": doc.get("state"),
+                "prefix": route.prefix,
+                "site_name": site.get("name") if isinstance(site, dict) else None,
+                "version": doc.get("version"),
+            },
+        )
+    else:
+        problem = too_long(Device, {**where, "state": doc.get("state"), "device_id": route.subject})
+    if problem is not None:
+        raise RejectedError("too_long", problem)

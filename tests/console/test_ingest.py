@@ -122,6 +122,10 @@ def test_broken_messages_are_quarantined_and_ingest_carries_on(
     node.publish(f"{PREFIX}/alerts/smoke", b'{"padding": "' + b"x" * 300_000 + b'"}')
     node.publish(f"{PREFIX}/alerts/gas", encode(good))  # a smoke alert on the gas topic
     node.publish(f"{PREFIX}/status", b"\xff\xfe")
+    # Valid by the schema, but longer than the column: PostgreSQL would refuse it for ever.
+    node.publish(
+        f"{PREFIX}/alerts/smoke", encode(alert(new_alert_id(), 1, "raised", grid="A" * 200))
+    )
     node.publish(f"{PREFIX}/alerts/smoke", encode(good))
     wait_until(lambda: case_of(console, good["id"]), what="the good alert's case")
 
@@ -129,12 +133,14 @@ def test_broken_messages_are_quarantined_and_ingest_carries_on(
         rows = session.execute(select(Quarantined).order_by(Quarantined.id)).scalars().all()
         got = [(r.reason, r.topic.rsplit("/", 1)[-1]) for r in rows]
         assert got == [("not_json", "smoke"), ("schema", "smoke"), ("oversized", "smoke"),
-                       ("topic_mismatch", "gas"), ("not_json", "status")]  # fmt: skip
+                       ("topic_mismatch", "gas"), ("not_json", "status"),
+                       ("too_long", "smoke")]  # fmt: skip
         assert rows[0].payload == b"{not json"
         assert "'id' is a required property" in rows[1].detail
         assert rows[2].size > 300_000 and len(rows[2].payload) == 64 * 1024
+        assert rows[5].detail == "grid has 200 characters; at most 128 are kept"
     assert console.stats.snapshot()["quarantined"] == {
-        "not_json": 2, "schema": 1, "oversized": 1, "topic_mismatch": 1}  # fmt: skip
+        "not_json": 2, "schema": 1, "oversized": 1, "topic_mismatch": 1, "too_long": 1}  # fmt: skip
     assert count_events(console) == 1
 
 
