@@ -107,7 +107,7 @@ def instrument_link(nut: NodeUnderTest, log: PubackLog) -> None:
     def recorded(topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> PublishHandle:
         handle = publish(topic, payload, qos, retain)
         event = ""
-        if "/alerts/" in topic:
+        if "/alerts/" in topic and not topic.endswith("/snapshot"):
             try:
                 event = str(json.loads(payload).get("event", ""))
             except ValueError:

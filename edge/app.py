@@ -111,6 +111,7 @@ class Node:
             ),
             new_id=UlidFactory(clock),
             store=self.store,
+            snapshot_mqtt_max_bytes=settings.mqtt.snapshot_max_kib * 1024,
         )
         self.sensors = SensorHub(
             [s for s in settings.sensors if s.enabled],

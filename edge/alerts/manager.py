@@ -98,8 +98,12 @@ class AlertManager:
         policy: LifecyclePolicy | None = None,
         sensor_places: Mapping[str, Place] | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
+        snapshot_mqtt_max_bytes: int | None = None,
     ) -> None:
         self._node = node
+        self._snapshot_mqtt_max = snapshot_mqtt_max_bytes
+        self.snapshots_published = 0
+        self.snapshots_too_large = 0
         self._places = Places(places, sensor_places or {})
         self._topics = topics
         self._clock = clock
@@ -271,12 +275,14 @@ class AlertManager:
         if step is None:
             return None
         record, name = step
+        fresh: Evidence | None = None
         if item.event.transition is not Transition.UPDATED:
             if item.evidence is None and frame is not None:
                 item.evidence = self._snapshot(record, frame)
+            fresh = item.evidence
             record.evidence = item.evidence or record.evidence
         try:
-            return self._write(record, name)
+            return self._write(record, name, fresh)
         except _WriteFailedError:
             self.lifecycle.rollback(checkpoint)
             raise
@@ -329,8 +335,12 @@ class AlertManager:
                 len(self._pending), count, event.kind.value, event.transition.value, self.dropped,
             )  # fmt: skip
 
-    def _write(self, record: AlertRecord, event: str) -> JsonDict:
-        """Store, then outbox, then log and listeners; raises _WriteFailedError if a write fails."""
+    def _write(self, record: AlertRecord, event: str, fresh: Evidence | None = None) -> JsonDict:
+        """Store, then outbox, then log and listeners; raises _WriteFailedError if a write fails.
+
+        `fresh` is a snapshot taken for this transition: its JPEG follows the event on the
+        snapshot topic, through the outbox like the event, so it survives an outage too.
+        """
         now = self._clock.now()
         payload = alert_payload(self._node, self._places.of(record), record, event, now)
         text = json.dumps(payload, ensure_ascii=False)
@@ -341,6 +351,8 @@ class AlertManager:
         except WRITE_ERRORS as exc:
             raise _WriteFailedError(exc) from exc
         self._mark_queued(record.id)
+        if fresh is not None and self._snapshot_mqtt_max is not None:
+            self._publish_snapshot(record, fresh, self._snapshot_mqtt_max)
         log.info(
             "alert %s %s %s camera=%s zone=%s sensor=%s seq=%d",
             record.kind.value,
@@ -357,6 +369,25 @@ class AlertManager:
             except Exception:
                 log.exception("alert listener failed for %s", record.id)
         return payload
+
+    def _publish_snapshot(self, record: AlertRecord, evidence: Evidence, cap: int) -> None:
+        """The evidence JPEG on `{prefix}/alerts/{kind}/{id}/snapshot`, best effort: the event
+        is out already and names the picture's URL and sha256, so a platform that misses the
+        bytes (too large, or a full disk here) can still fetch them over HTTP."""
+        if evidence.bytes > cap:
+            self.snapshots_too_large += 1
+            log.info(
+                "alert %s: snapshot of %d bytes is over the %d-byte MQTT cap; HTTP only",
+                record.id, evidence.bytes, cap,
+            )  # fmt: skip
+            return
+        try:
+            data = evidence.path.read_bytes()
+            self._sink.deliver(self._topics.alert_snapshot(record.kind.value, record.id), data)
+        except WRITE_ERRORS as exc:
+            log.warning("alert %s: snapshot not queued for MQTT: %s", record.id, exc)
+            return
+        self.snapshots_published += 1
 
     def _mark_queued(self, alert_id: str) -> None:
         if self._store is None:

@@ -174,7 +174,28 @@ def _alert_families(node: Node) -> list[Family]:
     )
     for cause, n in sorted(node.commands.refused.items()):
         refused.add(n, cause=cause)
-    return [alerts, commands, refused]
+    manager = node.manager
+    return [
+        alerts, commands, refused,
+        gauge("gs_alert_transitions_waiting", "Transitions held in memory for the disk.").add(
+            manager.pending_count
+        ),
+        counter("gs_alert_write_failures_total", "Failed durable writes of transitions.").add(
+            manager.write_failures
+        ),
+        counter("gs_alert_transitions_dropped_total", "Transitions dropped, queue full.").add(
+            manager.dropped
+        ),
+        gauge("gs_storage_fault", "1 while a storage_fault alert is raised.").add(
+            int(manager.storage_faulted)
+        ),
+        counter("gs_snapshots_published_total", "Evidence JPEGs queued for MQTT.").add(
+            manager.snapshots_published
+        ),
+        counter("gs_snapshots_mqtt_skipped_total", "Evidence over mqtt.snapshot_max_kib.").add(
+            manager.snapshots_too_large
+        ),
+    ]  # fmt: skip
 
 
 def node_metrics(node: Node) -> list[Family]:

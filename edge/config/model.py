@@ -90,6 +90,14 @@ class Mqtt(StrictModel):
     tls: Tls | None = Field(
         None, description="TLS settings; TLS is on for mqtts:// URLs or when this is given."
     )
+    snapshot_max_kib: int = Field(
+        512,
+        ge=0,
+        le=16_384,
+        description="Largest evidence JPEG published on {prefix}/alerts/{kind}/{id}/snapshot, in "
+        "KiB; a larger one is served over HTTP only (its URL and sha256 are in the event). "
+        "0: never publish pictures over MQTT.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -164,7 +164,11 @@ class Edge:
 
 
 def alerts(messages: list[Received]) -> list[dict[str, Any]]:
-    return [json.loads(m.payload) for m in messages if "/alerts/" in m.topic]
+    return [
+        json.loads(m.payload)
+        for m in messages
+        if "/alerts/" in m.topic and not m.topic.endswith("/snapshot")
+    ]
 
 
 def fault(event: str) -> Any:

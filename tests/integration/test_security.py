@@ -482,7 +482,7 @@ def test_the_node_on_the_example_broker_obeys_only_the_platforms_signed_commands
 
 def _alert(msgs: list[Received], event: str) -> dict[str, object] | None:
     for m in msgs:
-        if "/alerts/" in m.topic:
+        if "/alerts/" in m.topic and not m.topic.endswith("/snapshot"):
             body = json.loads(m.payload)
             if body["event"] == event:
                 return dict(body)

@@ -121,6 +121,44 @@ def test_evidence_is_stored_and_hashed(setup: tuple[AlertManager, ListSink, Fake
     assert evidence["url"] == f"/api/alerts/{sink.delivered[0][1]['id']}/snapshots/{path.stem}.jpg"
 
 
+class BytesSink:
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, bytes]] = []
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        self.delivered.append((topic, payload))
+
+
+@pytest.mark.parametrize(("cap", "published"), [(512 * 1024, True), (100, False)])
+def test_the_evidence_jpeg_follows_its_event_on_the_snapshot_topic(
+    tmp_path: Path, cap: int, published: bool
+) -> None:
+    clock = FakeClock(start=310.0)
+    sink = BytesSink()
+    manager = AlertManager(
+        NodeIdentity("xizhen", "西镇社区", "gate-1", evidence_url="http://10.8.0.12:8080"
+                     "/api/alerts/{alert_id}/snapshots/{snapshot_id}.jpg"),
+        {"cam": Place(grid="A-03", zones={"z": ZONE})},
+        topics=Topics("grid/xizhen/gate-1"), clock=clock, sink=sink,
+        snapshots=SnapshotStore(tmp_path / "snaps"), new_id=UlidFactory(clock),
+        snapshot_mqtt_max_bytes=cap,
+    )  # fmt: skip
+    manager.handle([event(Transition.RAISED, 310.0)], frame(310.0))
+    manager.handle([event(Transition.UPDATED, 370.0)], frame(370.0))  # keeps the raise's picture
+    raised = json.loads(sink.delivered[0][1])
+    validate("alert", raised)
+    assert raised["evidence"]["url"].startswith("http://10.8.0.12:8080/api/alerts/")
+    jpegs = [(t, b) for t, b in sink.delivered if t.endswith("/snapshot")]
+    if not published:
+        assert jpegs == [] and manager.snapshots_too_large == 1
+        return
+    ((topic, data),) = jpegs
+    assert sink.delivered[1] == (topic, data)  # right after its event, before the update
+    assert topic == f"grid/xizhen/gate-1/alerts/illegal_parking/{raised['id']}/snapshot"
+    assert hashlib.sha256(data).hexdigest() == raised["evidence"]["sha256"]
+    assert manager.snapshots_published == 1
+
+
 def test_updates_keep_the_raise_snapshot(setup: tuple[AlertManager, ListSink, FakeClock]) -> None:
     manager, sink, _ = setup
     manager.handle([event(Transition.RAISED, 310.0)], frame(310.0))
