@@ -217,6 +217,9 @@ class Lifecycle:
         r.state = "cleared"
         r.closed_wall = self._clock.now()
         r.objects = event.objects or r.objects
+        # What the rule says at the clear (a gas level back to 10 %LEL) replaces what it said
+        # while open; keys it does not repeat (a verifier's crop id) stay.
+        r.detail = {**r.detail, **event.detail}
         self._forget(r)
         return r, "cleared"
 

@@ -267,3 +267,18 @@ def test_a_released_lift_or_smoke_alarm_raises_again_after_a_restart(tmp_path: P
     after = World(tmp_path, FakeClock(start=5.0))
     (again,) = after.manager.handle([smoke])
     assert again["event"] == "raised" and again["id"] != first_id(before)
+
+
+def test_a_clear_reports_what_the_rule_says_at_the_clear(world: World) -> None:
+    """Issue 12: a gas alarm's clear said 60 %LEL, the level while it was open."""
+
+    def gas(t: Transition, at: float, value: float) -> AlertEvent:
+        detail: dict[str, object] = {"value": value, "unit": "%LEL"}
+        return AlertEvent("sensor/gas-1/gas", AlertKind.GAS, t, Severity.CRITICAL, started=100,
+                          ts=at, sensor_id="gas-1", detail=detail)  # fmt: skip
+
+    world.manager.handle([gas(Transition.RAISED, 100, 60.0)])
+    world.manager.handle([gas(Transition.CLEARED, 130, 3.0)])
+    raised, cleared = world.sink.events
+    assert raised["detail"]["value"] == 60.0  # type: ignore[index]
+    assert cleared["detail"] == {"value": 3.0, "unit": "%LEL"}
