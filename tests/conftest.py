@@ -8,9 +8,12 @@ clear reason when it is absent; in CI it is present, so they run.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.integration.broker import MosquittoBroker, find_mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,3 +39,19 @@ def models_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def data_dir(shared_dir: Path) -> Path:
     return shared_dir / "data"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A Mosquitto on a free 127.0.0.1 port with persistence in tmp; always stopped afterwards.
+
+    For the node's integration tests and the console's tests alike."""
+    executable = find_mosquitto()
+    if executable is None:
+        pytest.skip("mosquitto not installed (apt-get install mosquitto); CI installs it")
+    instance = MosquittoBroker(executable, tmp_path / "broker")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.kill()

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.console.pg import PostgresCluster, find_bindir
-from tests.integration.broker import MosquittoBroker, find_mosquitto
 
 _names = itertools.count(1)
 
@@ -47,19 +46,6 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     url = cluster.create_database(name)
     yield Backend("postgresql", url)
     cluster.drop_database(name)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    executable = find_mosquitto()
-    if executable is None:
-        pytest.skip("mosquitto not installed (apt-get install mosquitto); CI installs it")
-    instance = MosquittoBroker(executable, tmp_path / "broker")
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.kill()
 
 
 @pytest.fixture

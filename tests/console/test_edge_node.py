@@ -12,25 +12,11 @@ import pytest
 from tests.console.conftest import Backend
 from tests.console.helpers import ConsoleProcess, NodeStandIn, wait_until
 from tests.integration.broker import MosquittoBroker, Received, Subscriber, free_port
-from tests.integration.node import NodeProcess, alert_events, find
+from tests.integration.node import SENSOR_NODE_SITE, NodeProcess, alert_events, find
 
 pytestmark = pytest.mark.integration
 PREFIX = "grid/xizhen/gate-1"
 KEY = "console-and-node-key-0123456789"
-
-SITE = """\
-site: {{id: xizhen, name: 西镇社区}}
-node: {{id: gate-1}}
-mqtt: {{url: "mqtt://127.0.0.1:{port}", keepalive_s: 5}}
-models: {{dir: "{models}", detector: yolov8n_int8.onnx, threads: 1}}
-storage: {{dir: "{storage}"}}
-api: {{port: {api_port}}}
-commands: {{key: "{key}"}}
-cameras: []
-sensors:
-  - {{id: smoke-1, kind: smoke, location: 5号楼 2单元 1楼, grid: A-05,
-     mqtt: {{topic: zigbee2mqtt/smoke-1, format: zigbee2mqtt}}}}
-"""
 
 
 def test_a_real_node_alarm_becomes_a_case_and_a_false_alarm_releases_it(
@@ -41,8 +27,10 @@ def test_a_real_node_alarm_becomes_a_case_and_a_false_alarm_releases_it(
     console = ConsoleProcess(tmp_path, broker, backend, key_file=key_file)
     platform = Subscriber(broker.port, f"{PREFIX}/#", client_id="observer", persistent=True)
     config = tmp_path / "site.yaml"
-    config.write_text(SITE.format(port=broker.port, models=models_dir, storage=tmp_path / "var",
-                                  api_port=free_port(), key=KEY), encoding="utf-8")  # fmt: skip
+    text = SENSOR_NODE_SITE.format(
+        port=broker.port, models=models_dir, storage=tmp_path / "var", api_port=free_port(), key=KEY
+    )
+    config.write_text(text, encoding="utf-8")
     node = NodeProcess(config, tmp_path / "node.log")
     sensor = NodeStandIn(broker, client_id="zigbee2mqtt")
     try:
