@@ -75,10 +75,6 @@ class CommandGate:
         self.refused: Counter[str] = Counter()
         self._logged: set[str] = set()
 
-    @property
-    def signed(self) -> bool:
-        return self._verifier is not None
-
     def check(self, topic: str, body: Mapping[str, object]) -> Verified | None:
         """The verified signer, None for an allowed unsigned command; raises CommandRefusedError."""
         try:
