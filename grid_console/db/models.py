@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from grid_console.cases.models import Case, CaseEvent
+from grid_console.auth.models import AuthSession, LoginAttempt
+from grid_console.cases.models import Case, CaseAlert, CaseAssignee, CaseEvent, CasePhoto
 from grid_console.commands.models import OutboxCommand
 from grid_console.db.base import Base
+from grid_console.deadlines.models import Deadline
 from grid_console.ingest.models import AlertEvent, Quarantined
 from grid_console.nodes.models import Device, Node
+from grid_console.people.models import Grid, Person, PersonChannel, PersonGrid, Shift, Site
 from grid_console.snapshots.models import AlertSnapshot, Snapshot
 
 metadata = Base.metadata
@@ -14,12 +17,24 @@ metadata = Base.metadata
 __all__ = [
     "AlertEvent",
     "AlertSnapshot",
+    "AuthSession",
     "Case",
+    "CaseAlert",
+    "CaseAssignee",
     "CaseEvent",
+    "CasePhoto",
+    "Deadline",
     "Device",
+    "Grid",
+    "LoginAttempt",
     "Node",
     "OutboxCommand",
+    "Person",
+    "PersonChannel",
+    "PersonGrid",
     "Quarantined",
+    "Shift",
+    "Site",
     "Snapshot",
     "metadata",
 ]

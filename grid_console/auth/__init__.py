@@ -1,0 +1,1 @@
+"""Accounts, sessions, bearer tokens, login throttling and the role rules of every route."""

@@ -1,0 +1,1 @@
+"""Who a case goes to: auto-dispatch by kind and severity, and the one notification hook."""
