@@ -9,6 +9,7 @@ from grid_console.db.base import Base
 from grid_console.deadlines.models import Deadline
 from grid_console.ingest.models import AlertEvent, Quarantined
 from grid_console.nodes.models import Device, Node
+from grid_console.notify.models import Delivery, DeliveryAttempt
 from grid_console.people.models import Grid, Person, PersonChannel, PersonGrid, Shift, Site
 from grid_console.snapshots.models import AlertSnapshot, Snapshot
 
@@ -24,6 +25,8 @@ __all__ = [
     "CaseEvent",
     "CasePhoto",
     "Deadline",
+    "Delivery",
+    "DeliveryAttempt",
     "Device",
     "Grid",
     "LoginAttempt",
