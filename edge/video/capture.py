@@ -1,6 +1,7 @@
 """Camera capture: one thread per camera, reading into a latest-frame slot.
 
-The thread owns the OpenCV handle from open to release. It never waits for the consumer (the
+The thread owns its reader (`edge.video.av_reader` for streams and files, OpenCV for capture
+devices) from open to release. It never waits for the consumer (the
 slot overwrites), reconnects with exponential backoff when the camera fails, and waits on an
 Event rather than sleeping so that `stop()` returns at once even in the middle of a 30 s backoff.
 A file can stand in for a live camera (demos): it is then paced at its own frame rate and looped.
@@ -21,6 +22,7 @@ import numpy as np
 
 from edge.clock import Clock
 from edge.messages import Frame, Image
+from edge.video.decoding import DecodePolicy, DecodeState
 from edge.video.slot import LatestFrameSlot
 from edge.video.source import (
     SourceKind,
@@ -119,6 +121,7 @@ class CaptureStats:
     fps: float
     finished: bool = False
     last_error: str | None = None
+    decode: DecodeState | None = None  # PyAV readers: mode, keyframe interval, degraded
 
 
 class CameraCapture:
@@ -137,6 +140,7 @@ class CameraCapture:
         realtime_files: bool = True,
         loop_files: bool = True,
         sleep: Callable[[float], None] | None = None,
+        policy: DecodePolicy | None = None,
     ) -> None:
         if backoff_initial_s <= 0.0 or backoff_max_s < backoff_initial_s:
             raise ValueError("need 0 < backoff_initial_s <= backoff_max_s")
@@ -153,6 +157,7 @@ class CameraCapture:
         self._realtime_files = realtime_files
         self._loop_files = loop_files
         self._sleep = sleep
+        self._policy = policy
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -188,6 +193,7 @@ class CameraCapture:
                 fps=(len(recent) - 1) / span if span > 0.0 else 0.0,
                 finished=self._finished,
                 last_error=self._last_error,
+                decode=self._policy.state if self._policy is not None else None,
             )
 
     def start(self) -> None:
@@ -236,8 +242,11 @@ class CameraCapture:
                     outcome = self._pump(reader)
                 finally:
                     self._release(reader)
-                if outcome.frames:
+                if outcome.frames or outcome.planned:
                     backoff = self._backoff_initial
+                if outcome.planned:
+                    failed = False
+                    continue
                 if outcome.eof and not self._loop_files:
                     log.info("camera %s: end of file %s", self.camera_id, self._display)
                     with self._lock:
@@ -257,6 +266,9 @@ class CameraCapture:
             return None
         with self._lock:
             self._connected = True
+        bind = getattr(reader, "bind_wait", None)
+        if bind is not None:
+            bind(self._wait)  # a reader that paces a file itself must still stop promptly
         # A looping demo file reopens every few seconds; only (re)connections are news.
         log.log(
             logging.INFO if announce else logging.DEBUG,
@@ -274,8 +286,13 @@ class CameraCapture:
             try:
                 ok, image = reader.read()
             except Exception as exc:
+                if getattr(exc, "planned", False):
+                    log.info("camera %s: %s", self.camera_id, exc)
+                    return _PumpOutcome(frames, eof=False, planned=True)
                 self._note_error(f"read failed: {self._safe(exc)}")
                 return _PumpOutcome(frames, eof=False)
+            if self._stop.is_set():
+                break
             if not ok or image is None:
                 if self._is_file:
                     return _PumpOutcome(frames, eof=True)
@@ -299,7 +316,7 @@ class CameraCapture:
         )
 
     def _make_pacer(self, reader: VideoReader) -> _Pacer | None:
-        if not (self._is_file and self._realtime_files):
+        if not (self._is_file and self._realtime_files) or getattr(reader, "paces_itself", False):
             return None
         fps = reader.fps()
         if not (math.isfinite(fps) and 0.0 < fps <= 1000.0):
@@ -337,6 +354,7 @@ class CameraCapture:
 class _PumpOutcome:
     frames: int
     eof: bool
+    planned: bool = False  # the reader ended the connection on purpose (another stream)
 
 
 class _Pacer:
