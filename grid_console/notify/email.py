@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import apprise
-
 from grid_console.notify.http import SendResult
 from grid_console.notify.message import Message
 
@@ -31,6 +29,10 @@ def send_email(smtp_url: str | None, address: str, message: Message,
                timeout_s: float) -> SendResult:  # fmt: skip
     if not smtp_url:
         return SendResult(False, "no SMTP server configured (--smtp-url)")
+    # Imported here: apprise loads all of its plugins on import (about 0.3 s), which every
+    # `grid-console` command would pay for otherwise.
+    import apprise  # noqa: PLC0415
+
     parts = urlsplit(smtp_url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("to", "cto")]
     query += [("to", address), ("cto", str(max(1, round(timeout_s))))]  # cto: connect timeout

@@ -21,11 +21,20 @@ from grid_console.snapshots.models import AlertSnapshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
+# Reasons as the dispatch and deadline code give them ("dispatch:auto", "overdue:handle#12",
+# "supervise:response#12:1", "undefer#3"): the part before "#" names it, then the part before
+# ":"; anything else is shown as it is.
 REASON_NAMES: dict[str, tuple[str, str]] = {
     "new": ("新事件", "new case"),
+    "dispatch": ("派遣任务", "dispatched to you"),
     "dispatched": ("派遣任务", "dispatched to you"),
+    "critical": ("紧急事件", "critical case"),
     "overdue": ("已超时", "overdue"),
+    "overdue:response": ("超时未接单", "not accepted in time"),
+    "overdue:handle": ("超时未处置", "not handled in time"),
+    "supervise": ("督办", "escalated"),
     "escalated": ("督办", "escalated"),
+    "undefer": ("挂账到期", "deferral due"),
     "reminder": ("提醒", "reminder"),
     "returned": ("已退回", "returned"),
     "reopened": ("重新打开", "reopened"),
@@ -96,7 +105,8 @@ class Message:
 
 def reason_name(reason: str) -> tuple[str, str]:
     base = reason.split("#", 1)[0]
-    return REASON_NAMES.get(base, (reason, reason))
+    found = REASON_NAMES.get(base) or REASON_NAMES.get(base.split(":", 1)[0])
+    return found or (reason, reason)
 
 
 def local_time(at: datetime, zone: tzinfo) -> str:

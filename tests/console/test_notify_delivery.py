@@ -295,3 +295,32 @@ def test_two_replicas_send_each_delivery_exactly_once(
     assert paths == sorted(f"/p{n}" for n in range(30))  # each once, none twice
     assert sum(counts) == 30
     assert {d.status for d in deliveries(engine)} == {"sent"}
+
+
+def test_a_claim_that_outlives_its_lease_is_taken_over_and_recorded_once(
+    engine: Engine,
+) -> None:
+    # Replica 1 claims and then hangs in the send (as if its host froze); once the lease has
+    # passed, replica 2 takes the delivery over. Replica 1's late answer is kept as an attempt
+    # but does not decide the outcome, and the case is told "notified" once.
+    slow = RecordingServer(Behaviour(hang_s=1.5))
+    try:
+        clock = ManualClock(T0)
+        case_id, (delivery_id,) = owe(engine, [one("王网格", ChannelKind.WEBHOOK, slow.url())])
+        first = worker(engine, clock, owner="console-1")
+        stuck = threading.Thread(target=first.run_due)
+        stuck.start()
+        wait_for = time.monotonic() + 5
+        while not slow.behaviour.seen and time.monotonic() < wait_for:
+            time.sleep(0.01)
+        assert worker(engine, clock, owner="console-2").run_due() == 0  # claimed: hands off
+        clock.advance(121)  # the 120 s lease has passed
+        assert worker(engine, clock, owner="console-2").run_due() == 1
+        stuck.join(10)
+        tries = attempts(engine, delivery_id)
+        assert sorted(a.worker for a in tries) == ["console-1", "console-2"]
+        assert deliveries(engine)[0].status == "sent"
+        assert [a for a, _ in timeline(engine, case_id)].count("notified") == 1
+        assert len(slow.all()) == 2  # the documented gap: at least once across a lost lease
+    finally:
+        slow.close()
