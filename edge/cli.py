@@ -98,6 +98,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             sys.stdout,
             still_seconds=args.still_seconds,
             snapshots_dir=Path(args.snapshots) if args.snapshots else None,
+            release_each=args.release_each,
         )
     except VideoSourceError as exc:
         print(f"--source: {exc}", file=sys.stderr)
@@ -214,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--still-seconds", type=float, default=5.0, help="an image lasts this long")
     rp.add_argument("--snapshots", help="where evidence JPEGs go (default <storage>/replay-...)")
     rp.add_argument("--models-dir", help=models_help)
+    rp.add_argument(
+        "--release-each",
+        action="store_true",
+        help="answer every alert 'false alarm' as soon as it is raised, to check on this "
+        "footage that a released object stays released (zones' release_hold_s)",
+    )
     rp.set_defaults(func=cmd_replay)
 
     d = sub.add_parser("demo", help="run a ready config on sample footage, embedded broker")

@@ -149,8 +149,14 @@ def lifecycle_policy(
             return seen + zone.confirm_s + zone.clear_after + 5.0
         return seen + zone.stationary_window_s + zone.grace + zone.clear_after + 5.0
 
+    def release_hold(r: AlertRecord) -> float:
+        cam = cameras.get(r.camera_id or "")
+        zone = next((z for z in cam.zones if z.id == r.zone_id), None) if cam else None
+        return zone.release_hold if zone is not None else 0.0
+
     return LifecyclePolicy(
         escalate_after_s=settings.alerts.escalate_after_s,
         reraise_after_resolve_s=settings.alerts.reraise_after_resolve_s,
         restore_deadline=restore_deadline,
+        release_hold=release_hold,
     )

@@ -3,6 +3,8 @@
 This is how an installer tests zones before going live: same detector, tracker, rules and
 alert manager as `edge run`, but frames come from a file as fast as the machine allows, time is
 the video's, and each alert event is printed as one JSON line instead of going to a broker.
+With `release_each`, an operator answers every alert "false alarm" the moment it is raised: the
+way to check, on a site's own footage, that a released car stays released.
 """
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ from typing import TextIO
 from edge.alerts.evidence import SnapshotStore
 from edge.alerts.ids import UlidFactory
 from edge.alerts.manager import AlertManager
+from edge.alerts.store import Actor
 from edge.clock import VideoClock
 from edge.config.loader import SiteConfig
 from edge.mqtt.topics import Topics
-from edge.parts import build_detection, motion_gate_for, node_identity, places_of
+from edge.parts import (
+    build_detection,
+    lifecycle_policy,
+    motion_gate_for,
+    node_identity,
+    places_of,
+)
 from edge.pipeline import CameraPipeline, Detector
 from edge.video.files import iter_file_frames
 
@@ -65,6 +74,7 @@ def replay(
     snapshots_dir: Path | None = None,
     detector: Detector | None = None,
     epoch: float | None = None,
+    release_each: bool = False,
 ) -> ReplayResult:
     settings = site.settings
     camera = settings.camera(camera_id)
@@ -78,6 +88,9 @@ def replay(
         sink=sink,
         snapshots=SnapshotStore(snapshots_dir or site.storage_dir / "replay-snapshots"),
         new_id=UlidFactory(clock),
+        # The live node's timings (escalation, how long a released place stays silent); the
+        # camera's first frame is at video time 0.
+        policy=lifecycle_policy(site, lambda _camera: 0.0),
     )
     # `models.threads` is sized for a live node whose capture threads need the other cores; a
     # replay has no capture threads (bench.replay_speed: 2 threads replay YOLOv8n 1.3x faster).
@@ -97,7 +110,10 @@ def replay(
     ):
         clock.set(frame.ts)
         last_ts = frame.ts
-        manager.handle(pipeline.process(frame), frame)
+        published = manager.handle(pipeline.process(frame), frame) + manager.tick()
+        for event in published if release_each else ():
+            if event["event"] == "raised":
+                manager.command("release", str(event["id"]), Actor("replay", clock.now()))
     wall = time.perf_counter() - started
     stats = pipeline.stats
     result = ReplayResult(

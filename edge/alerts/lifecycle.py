@@ -5,12 +5,16 @@
     open|acknowledged|cleared -> released | resolved    (false alarm | handled on site)
     open, unacknowledged for escalate_after_s -> escalated once, one severity up
 
-A released condition stays silent until the rule clears it (the same parked car never comes
-back as a new alert after an operator called it a false alarm); for a parked vehicle across a
-restart or a reload too, where the new rules' first alert at the same place is that car. A
-resolved one raises a new alert if it is still there `reraise_after_resolve_s` later. After a
-restart, open alerts are restored from disk and re-adopted when a rule confirms the same
-condition again, or cleared when none does within the condition's restore window.
+A released condition stays silent while the thing stays: the same parked car or e-bike never
+comes back as a new alert after an operator called it a false alarm. Not when its track id
+changes (the rules key by place, not track), not when it is hidden for a while (the silence
+outlasts the rule's clear by the zone's `release_hold_s`, so a bus in front of the car or a
+verifier that loses the e-bike for a moment does not bring it back), not across a reload or a
+restart (the new rules' first alert at the same place is that car; in a lift, the lift's next
+e-bike alert). A resolved one raises a new alert if it is still there
+`reraise_after_resolve_s` later. After a restart, open alerts are restored from disk and
+re-adopted when a rule confirms the same condition again, or cleared when none does within
+the condition's restore window.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from edge.messages import AlertEvent, AlertKind, Box, Severity, Transition
 
 _ORDER = [Severity.INFO, Severity.WARNING, Severity.MAJOR, Severity.CRITICAL]
 _BY_PLACE = {AlertKind.ILLEGAL_PARKING, AlertKind.FIRE_LANE_BLOCKED}
+# Kinds whose release silences the same thing when it is raised again under a new key. A lift
+# car is one place: whatever its rule raises again while the silence holds is the released one.
+# Sensors are left out on purpose: a smoke detector that alarms again is a new alarm.
+_SILENCEABLE = _BY_PLACE | {AlertKind.EBIKE_IN_LIFT}
 COMMANDS = ("ack", "release", "resolve")
 SENSOR_KEY_PREFIX = "sensor/"  # edge/sensors/rules.py keys its conditions sensor/{id}/{what}
 
@@ -51,6 +59,9 @@ class LifecyclePolicy:
     # When (monotonic) a restored alert gives up waiting for its rule to confirm it again,
     # given the time the rules (re)started.
     restore_deadline: Callable[[AlertRecord, float], float] = lambda _r, start: start + 600.0
+    # How long a released thing's place stays silent after its rule cleared (the zone's
+    # release_hold_s).
+    release_hold: Callable[[AlertRecord], float] = lambda _r: 0.0
 
 
 @dataclass(slots=True)
@@ -73,6 +84,7 @@ class Checkpoint:
     by_id: dict[str, AlertRecord]
     suppressed: dict[str, float | None]
     silenced: dict[str, AlertRecord]
+    held: dict[str, tuple[AlertRecord, float]]
     orphans: list[AlertRecord]
     restored: list[AlertRecord]
     changed: list[AlertRecord]
@@ -90,6 +102,9 @@ class Lifecycle:
         # (restart, reload), waiting for the same place to be raised again.
         self._silenced: dict[str, AlertRecord] = {}
         self._orphans: list[AlertRecord] = []
+        # Released, its rule cleared (gone, or only hidden?): by alert id, with the monotonic
+        # time its place stops being silent.
+        self._held: dict[str, tuple[AlertRecord, float]] = {}
         self._restored: list[AlertRecord] = []
         # Records changed without a publish (a silence lifted); the manager stores them.
         self.changed: list[AlertRecord] = []
@@ -104,11 +119,11 @@ class Lifecycle:
         live = {
             id(r): r
             for r in (*self._by_id.values(), *self._silenced.values(), *self._orphans,
-                      *self.changed)
+                      *(h for h, _ in self._held.values()), *self.changed)
         }  # fmt: skip
         return Checkpoint(
             dict(self._by_key), dict(self._by_id), dict(self._suppressed), dict(self._silenced),
-            list(self._orphans), list(self._restored), list(self.changed),
+            dict(self._held), list(self._orphans), list(self._restored), list(self.changed),
             [(r, replace(r, detail=dict(r.detail))) for r in live.values()],
         )  # fmt: skip
 
@@ -117,6 +132,7 @@ class Lifecycle:
         API may hold them)."""
         self._by_key, self._by_id = dict(cp.by_key), dict(cp.by_id)
         self._suppressed, self._silenced = dict(cp.suppressed), dict(cp.silenced)
+        self._held = dict(cp.held)
         self._orphans, self._restored = list(cp.orphans), list(cp.restored)
         self.changed = list(cp.changed)
         for record, saved in cp.records:
@@ -131,7 +147,7 @@ class Lifecycle:
         return key in self._by_key
 
     def restore(self, records: Sequence[AlertRecord], silenced: Sequence[AlertRecord] = ()) -> None:
-        self._orphans.extend(r for r in silenced if r.kind in _BY_PLACE)
+        self._orphans.extend(r for r in silenced if r.kind in _SILENCEABLE)
         for r in records:
             # Releases before issue 12 put an event in the outbox before saving it, so the
             # event after the last saved one may have been sent: skip its number so (id, seq)
@@ -167,7 +183,13 @@ class Lifecycle:
             if event.transition is Transition.CLEARED:
                 del self._suppressed[key]
                 if key in self._silenced:
-                    self._lift_silence(self._silenced.pop(key))
+                    # Gone, or only hidden: the place stays silent a while yet.
+                    r = self._silenced.pop(key)
+                    hold = self.policy.release_hold(r)
+                    if hold > 0:
+                        self._held[r.id] = (r, self._clock.monotonic() + hold)
+                    else:
+                        self._lift_silence(r)
                 return None
             until = self._suppressed[key]
             if until is None or self._clock.monotonic() < until:
@@ -180,10 +202,10 @@ class Lifecycle:
         if current is not None:
             return self._update(current, event)
         if event.transition is Transition.RAISED:
-            released = self._match(self._orphans, event)
+            released = self._released_again(event)
             if released is not None:
-                # The car an operator released before the restart or reload: silent still.
-                self._orphans.remove(released)
+                # The car an operator released, back under a new key (a new track, after it
+                # was hidden, after a restart or reload): silent still.
                 released.key = key
                 self._silenced[key] = released
                 self._suppressed[key] = None
@@ -249,6 +271,17 @@ class Lifecycle:
             return r
         return None
 
+    def _released_again(self, event: AlertEvent) -> AlertRecord | None:
+        released = self._match(self._orphans, event)
+        if released is not None:
+            self._orphans.remove(released)
+            return released
+        now = self._clock.monotonic()
+        held = self._match([r for r, until in self._held.values() if now < until], event)
+        if held is not None:
+            del self._held[held.id]
+        return held
+
     def _lift_silence(self, r: AlertRecord) -> None:
         r.silenced = False
         self.changed.append(r)
@@ -288,17 +321,23 @@ class Lifecycle:
         was_active = r.active
         r.state = state
         r.closed_wall = r.closed_wall or self._clock.now()
+        silence = was_active and state == "released" and r.kind in _SILENCEABLE
         if was_active and self._by_key.get(r.key) is r:
             self._suppressed[r.key] = (
                 None
                 if state == "released"
                 else self._clock.monotonic() + self.policy.reraise_after_resolve_s
             )
-            # Only a parked vehicle is recognised by its place after a restart; a lift or
-            # sensor alarm that is still there raises again (safer than silencing a new one).
-            if state == "released" and r.kind in _BY_PLACE:
+            # A sensor alarm that is still there after a release raises again once it has
+            # cleared (safer than silencing a new one).
+            if silence:
                 r.silenced = True
                 self._silenced[r.key] = r
+        elif silence and r in self._restored:
+            # Released while its rules were rebuilt (a reload) or restarting, before they
+            # confirmed it again: their next alert at the same place is this one.
+            r.silenced = True
+            self._orphans.append(r)
         self._forget(r)
 
     # --- time ------------------------------------------------------------------------------
@@ -327,6 +366,10 @@ class Lifecycle:
             # Not seen again in its window: the car left while the rules were not looking.
             if now >= self.policy.restore_deadline(r, self._started):
                 self._orphans.remove(r)
+                self._lift_silence(r)
+        for alert_id, (r, until) in list(self._held.items()):
+            if now >= until:  # gone for good
+                del self._held[alert_id]
                 self._lift_silence(r)
         for r in self._restored:
             if now >= self.policy.restore_deadline(r, self._started):

@@ -336,6 +336,7 @@ class Storage(StrictModel):
 # Defaults per zone kind (DESIGN §4). A field left out of a zone takes its kind's default.
 _KIND_DEFAULTS: dict[ZoneKind, dict[str, object]] = {
     ZoneKind.NO_PARKING: {
+        "release_hold_s": 600.0,
         "grace_s": 300.0,
         "clear_after_s": 60.0,
         "categories": [Category.VEHICLE],
@@ -343,6 +344,7 @@ _KIND_DEFAULTS: dict[ZoneKind, dict[str, object]] = {
         "severity": Severity.WARNING,
     },
     ZoneKind.FIRE_LANE: {
+        "release_hold_s": 300.0,
         "grace_s": 60.0,
         "clear_after_s": 30.0,
         "categories": [Category.VEHICLE, Category.TWO_WHEELER],
@@ -350,6 +352,7 @@ _KIND_DEFAULTS: dict[ZoneKind, dict[str, object]] = {
         "severity": Severity.MAJOR,
     },
     ZoneKind.LIFT: {
+        "release_hold_s": 60.0,
         "grace_s": 0.0,
         "clear_after_s": 10.0,
         "categories": [Category.TWO_WHEELER],
@@ -442,6 +445,16 @@ class Zone(StrictModel):
         3, ge=1, le=100, description="Lift: frames with a two-wheeler needed within confirm_s."
     )
     severity: Severity | None = Field(None, description="Alert severity. Default by kind.")
+    release_hold_s: float | None = Field(
+        None,
+        ge=0.0,
+        le=86_400.0,
+        description="After an operator releases an alert as a false alarm, how long its place "
+        "stays silent once the object is no longer seen, so a vehicle hidden by a passing bus "
+        "or an e-bike the model loses for a moment does not come back as a new alert. A "
+        "different object at the same place within this time is taken for the released one. "
+        "Default by kind: no_parking 600, fire_lane 300, lift 60.",
+    )
     verifier_threshold: float | None = Field(
         None,
         gt=0.0,
@@ -505,6 +518,11 @@ class Zone(StrictModel):
     def confidence_floor(self) -> float:
         assert self.min_confidence is not None
         return self.min_confidence
+
+    @property
+    def release_hold(self) -> float:
+        assert self.release_hold_s is not None
+        return self.release_hold_s
 
     @property
     def alert_severity(self) -> Severity:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -555,3 +556,64 @@ def test_every_raised_alert_has_its_snapshot_on_disk(
             assert (image.shape[1], image.shape[0]) == (width, height)
             checked += 1
     assert checked >= 1  # each footage raised at least one alert to check
+
+
+# ------------------------------------------------------------------------------------------------
+# A release that sticks (issue 13): the van released once never comes back while it stays
+# ------------------------------------------------------------------------------------------------
+
+BUS_FROM_S, BUS_TO_S, CLIP_END_S = 15.0, 50.0, 80.0
+
+
+@pytest.fixture(scope="module")
+def van_hidden_by_a_bus(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """80 s of the forecourt at 2 fps: the van stands in the fire lane throughout, and
+    from 15 s to 50 s a bus-sized grey block stands in front of it (longer than the zone's
+    clear_after_s, 30 s, so the rule clears, and the van comes back as a new occupant and a new
+    track). Every frame is the real picture, moved by up to 2 px, as a mast in the wind moves a
+    camera; the block is the only thing painted."""
+    image = cv2.imread(str(data_dir / FORECOURT))
+    assert image is not None
+    h, w = image.shape[:2]
+    path = tmp_path_factory.mktemp("bus") / "van_hidden_by_a_bus.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 2.0, (w, h))
+    try:
+        for i in range(int(CLIP_END_S * 2)):
+            t = i / 2.0
+            shift = np.float32([[1, 0, (i % 5) - 2], [0, 1, (i % 3) - 1]])
+            frame = cv2.warpAffine(image, shift, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            if BUS_FROM_S <= t < BUS_TO_S:
+                x1, y1, x2, y2 = int(0.36 * w), int(0.45 * h), int(0.66 * w), int(0.95 * h)
+                frame[y1:y2, x1:x2] = (128, 128, 128)
+            writer.write(frame)
+    finally:
+        writer.release()
+    return path
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("release_each", [False, True])
+def test_a_released_van_never_comes_back_while_it_stays(
+    release_each: bool, van_hidden_by_a_bus: Path, models_dir: Path, tmp_path: Path
+) -> None:
+    """Without a release, the van hidden by the bus for 35 s is raised twice: the rule cleared
+    it while hidden (nothing to see), then saw it stop again. Released once, it gives zero
+    further alerts over the rest of the clip: the bus, the new track and the new occupant
+    change nothing, because the place stays silent for the zone's release_hold_s (300 s)."""
+    site = example("fire_lane.yaml", models_dir)
+    (zone,) = site.settings.camera("forecourt").zones
+    assert (zone.clear_after, zone.release_hold) == (30.0, 300.0)
+    out = io.StringIO()
+    replay(site, "forecourt", van_hidden_by_a_bus, out, snapshots_dir=tmp_path, epoch=EPOCH,
+           release_each=release_each)  # fmt: skip
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    raised = [e for e in events if e["event"] == "raised"]
+    for e in raised:
+        assert iou(e["objects"][0]["box"], SILVER_VAN) >= 0.6, e["objects"][0]["box"]
+    if not release_each:
+        assert len(raised) == 2, [(e["event"], e["updated_at"]) for e in events]
+        assert video_s(raised[1]["updated_at"]) > BUS_TO_S
+        return
+    assert len(raised) == 1, [(e["event"], e["updated_at"]) for e in events]
+    assert [e["event"] for e in events] == ["raised", "released"]
+    assert video_s(raised[0]["updated_at"]) < BUS_FROM_S

@@ -37,7 +37,9 @@ def ev(t: Transition, key: str, at: float, obj: AlertObject = CAR) -> AlertEvent
 class World:
     """A manager with a real store on disk, a fake clock and a sink that keeps payloads."""
 
-    def __init__(self, tmp: Path, clock: FakeClock | None = None, **policy: float) -> None:
+    def __init__(
+        self, tmp: Path, clock: FakeClock | None = None, hold_s: float = 0.0, **policy: float
+    ) -> None:
         self.tmp = tmp
         self.clock = clock or FakeClock(start=100.0)
         self.sink = ListSink()
@@ -48,7 +50,7 @@ class World:
             clock=self.clock, sink=self.sink, snapshots=None,
             new_id=UlidFactory(self.clock, lambda n: next(counter).to_bytes(n, "big")),
             store=self.store,
-            policy=LifecyclePolicy(**policy),  # type: ignore[arg-type]
+            policy=LifecyclePolicy(release_hold=lambda _r: hold_s, **policy),  # type: ignore[arg-type]
         )  # fmt: skip
 
     def trail(self) -> list[tuple[str, str, int]]:
@@ -255,18 +257,82 @@ def test_a_released_car_stays_silent_across_a_reload(world: World) -> None:
     assert [e["event"] for e in world.sink.events] == ["raised", "released"]
 
 
-def test_a_released_lift_or_smoke_alarm_raises_again_after_a_restart(tmp_path: Path) -> None:
-    """Only a parked vehicle is recognised by its place; an alarm that is still there after a
-    restart may be a new e-bike or a new fire, so it raises again."""
+def test_a_released_smoke_alarm_raises_again_after_a_restart(tmp_path: Path) -> None:
+    """A smoke detector that alarms again after a restart may be a new fire: it raises."""
     smoke = AlertEvent("sensor/smoke-1/smoke", AlertKind.SMOKE, Transition.RAISED,
                        Severity.CRITICAL, started=100, ts=100, sensor_id="smoke-1")  # fmt: skip
-    before = World(tmp_path)
+    before = World(tmp_path, hold_s=60)
     before.manager.handle([smoke])
     before.cmd("release", first_id(before))
     before.store.close()
-    after = World(tmp_path, FakeClock(start=5.0))
+    after = World(tmp_path, FakeClock(start=5.0), hold_s=60)
     (again,) = after.manager.handle([smoke])
     assert again["event"] == "raised" and again["id"] != first_id(before)
+
+
+def lift(t: Transition, at: float) -> AlertEvent:
+    bike = AlertObject(Category.TWO_WHEELER, "motorcycle", 0.7, Box(0.4, 0.3, 0.7, 0.9), 4)
+    return AlertEvent("lift-2/car", AlertKind.EBIKE_IN_LIFT, t, Severity.CRITICAL,
+                      started=at, ts=at, camera_id="lift-2", zone_id="car",
+                      objects=(bike,))  # fmt: skip
+
+
+def test_a_released_car_hidden_for_a_while_stays_silent(world: World) -> None:
+    """Issue 13: a released car that a passing bus hides long enough for the rule to clear
+    comes back under a new key (a new occupant, a new track): still the released car."""
+    w = World(world.tmp / "held", hold_s=300, escalate_after_s=1e9)
+    w.manager.handle([ev(Transition.RAISED, "cam/lane/1", 100)])
+    assert w.cmd("release", first_id(w)) == (True, "released")
+    assert w.manager.handle([ev(Transition.CLEARED, "cam/lane/1", 130)]) == []  # the bus
+    w.clock.advance(200)
+    assert w.manager.tick() == []
+    assert w.manager.handle([ev(Transition.RAISED, "cam/lane/2", 330)]) == []  # seen again
+    assert w.manager.handle([ev(Transition.UPDATED, "cam/lane/2", 390)]) == []
+    # A car at another place in the zone meanwhile is a new alert.
+    (other,) = w.manager.handle([ev(Transition.RAISED, "cam/lane/3", 400, ELSEWHERE)])
+    assert other["event"] == "raised"
+    # It leaves for good: once the hold is over, the next car there raises.
+    assert w.manager.handle([ev(Transition.CLEARED, "cam/lane/2", 420)]) == []
+    assert [r.id for r in w.store.load_silenced()] == [first_id(w)]  # held, on disk
+    w.clock.advance(299)
+    w.manager.tick()
+    assert [r.id for r in w.store.load_silenced()] == [first_id(w)]
+    w.clock.advance(1)
+    assert w.manager.tick() == []
+    assert w.store.load_silenced() == []
+    (new,) = w.manager.handle([ev(Transition.RAISED, "cam/lane/4", 800)])
+    assert new["event"] == "raised" and new["id"] != first_id(w)
+
+
+def test_a_release_while_a_reload_rebuilds_the_rules_sticks(world: World) -> None:
+    """Issue 13: released between a zone save's reload and the new rules confirming the car,
+    the alert came back as a new one seconds later."""
+    world.manager.handle([ev(Transition.RAISED, "cam/lane/1", 100)])
+    world.manager.reconfigure({"cam": Place()}, {}, LifecyclePolicy())
+    assert world.cmd("release", first_id(world)) == (True, "released")
+    assert world.manager.handle([ev(Transition.RAISED, "cam/lane/1", 200)]) == []
+    assert world.manager.handle([ev(Transition.UPDATED, "cam/lane/1", 260)]) == []
+    assert [e["event"] for e in world.sink.events] == ["raised", "released"]
+
+
+def test_a_released_lift_alarm_stays_silent_while_the_bike_stays(tmp_path: Path) -> None:
+    """A lift car is one place: the rule's next alert while the silence holds is the same
+    bicycle, after the verifier lost it for a moment and after a restart."""
+    before = World(tmp_path, hold_s=60)
+    before.manager.handle([lift(Transition.RAISED, 100)])
+    assert before.cmd("release", first_id(before)) == (True, "released")
+    assert before.manager.handle([lift(Transition.CLEARED, 115)]) == []
+    before.clock.advance(20)
+    assert before.manager.handle([lift(Transition.RAISED, 135)]) == []
+    before.store.close()
+
+    after = World(tmp_path, FakeClock(start=5.0), hold_s=60)
+    assert after.manager.handle([lift(Transition.RAISED, 10)]) == []
+    assert after.manager.handle([lift(Transition.CLEARED, 20)]) == []
+    after.clock.advance(61)
+    assert after.manager.tick() == []
+    (new,) = after.manager.handle([lift(Transition.RAISED, 90)])
+    assert new["event"] == "raised" and new["id"] != first_id(before)
 
 
 def test_a_clear_reports_what_the_rule_says_at_the_clear(world: World) -> None:
