@@ -31,14 +31,22 @@ class HttpReply:
             return None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 301/302/303 with a GET and no body, and a 200 from there would
+    count as delivered. A redirect is reported as what it is, a failure with its status."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def post(
     url: str, body: bytes, headers: dict[str, str], timeout_s: float
 ) -> HttpReply | SendResult:
     """The reply (any status), or a failed SendResult when there was no reply at all."""
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    opener = urllib.request.build_opener(_NoRedirect())
     try:
-        # Redirects are not followed for POST by urllib; a 3xx is reported as the status.
-        with urllib.request.urlopen(request, timeout=timeout_s) as reply:
+        with opener.open(request, timeout=timeout_s) as reply:
             return HttpReply(reply.status, reply.read(_MAX_REPLY))
     except urllib.error.HTTPError as error:
         return HttpReply(error.code, error.read(_MAX_REPLY) if error.fp else b"")

@@ -68,7 +68,7 @@ class Message:
     def markdown(self, *, images: bool, heading: bool = True) -> str:
         """Markdown for robots; `images` only where the vendor renders a picture from a URL."""
         lines = [f"### {self.title_zh}", f"{self.title_en}", ""] if heading else []
-        lines += [f"**{zh}** {en}: {value}  " for zh, en, value in self.fields]
+        lines += [f"**{zh}** {en}: {_inert(value)}  " for zh, en, value in self.fields]
         if self.snapshot_url:
             if images:
                 lines.append(f"![现场截图 snapshot]({self.snapshot_url})")
@@ -101,6 +101,16 @@ class Message:
             "case_url": self.case_url,
             "snapshot_url": self.snapshot_url,
         }
+
+
+# Characters that make markdown out of a value (a link, a picture, HTML, code) become their
+# full-width forms: a camera or a place named by a node cannot put a link into a robot's card.
+# (Underscores stay: ids such as smoke_1 are common, and emphasis in a value is harmless.)
+_INERT = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "`": "｀"})
+
+
+def _inert(value: str) -> str:
+    return " ".join(value.translate(_INERT).split())  # newlines would start new markdown blocks
 
 
 def reason_name(reason: str) -> tuple[str, str]:

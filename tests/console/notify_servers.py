@@ -135,3 +135,31 @@ class SmtpServer:
 
     def close(self) -> None:
         self._controller.stop()
+
+
+class RedirectServer:
+    """Answers every POST with 302 Found to `location`."""
+
+    def __init__(self, location: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self._server = ThreadingHTTPServer((HOST, self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/moved"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -27,7 +27,12 @@ from grid_console.notify.worker import DeliveryWorker, WorkerOptions
 from grid_console.snapshots.service import store_snapshot
 from tests.console.casefactory import insert_case, migrated_engine
 from tests.console.conftest import Backend
-from tests.console.notify_servers import Behaviour, RecordingServer, SmtpServer
+from tests.console.notify_servers import (
+    Behaviour,
+    RecordingServer,
+    RedirectServer,
+    SmtpServer,
+)
 from tests.integration.broker import HOST, free_port
 
 T0 = datetime(2026, 11, 23, 14, 20, 1, tzinfo=UTC)  # 22:20:01 in Shanghai
@@ -324,3 +329,28 @@ def test_a_claim_that_outlives_its_lease_is_taken_over_and_recorded_once(
         assert len(slow.all()) == 2  # the documented gap: at least once across a lost lease
     finally:
         slow.close()
+
+
+def test_a_redirect_is_a_failure_and_markup_in_a_place_name_stays_text(
+    engine: Engine, server: RecordingServer
+) -> None:
+    clock = ManualClock(T0)
+    with Session(engine) as session, session.begin():
+        case = insert_case(session, T0, camera="cam[1](https://evil.example)")
+        case.location = "<b>5号楼</b>\n# 标题 ![x](https://evil.example/p.png)"
+        case_id = case.id
+        enqueue(session, case_id, [one("w", ChannelKind.WECOM, server.url("/wecom"))], "new", T0)
+    # A redirecting endpoint: urllib would follow it with a GET and call that delivered.
+    moved = RedirectServer(server.url("/elsewhere"))
+    try:
+        with Session(engine) as session, session.begin():
+            enqueue(session, case_id, [one("r", ChannelKind.WEBHOOK, moved.url())], "new", T0)
+        worker(engine, clock).run_due()
+    finally:
+        moved.close()
+    by_name = {d.recipient: d for d in deliveries(engine)}
+    assert by_name["r"].status == "pending" and "HTTP 302" in (by_name["r"].last_error or "")
+    assert [r.path for r in server.all()] == ["/wecom"]  # nothing reached /elsewhere
+    text = server.all()[0].json()["markdown"]["content"]
+    assert "](https://evil" not in text and "<b>" not in text
+    assert "cam［1］(https://evil.example)" in text and "＜b＞5号楼＜/b＞ # 标题" in text
