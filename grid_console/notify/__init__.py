@@ -6,7 +6,7 @@ writes one delivery row per recipient and channel inside the caller's transactio
 DeliveryWorker sends them with retries, recording every attempt.
 """
 
-from grid_console.notify.channels import Channel, ChannelKind, Recipient
+from grid_console.notify.channels import Channel, ChannelKind, Recipient, recipient_from
 from grid_console.notify.outbox import enqueue
 
-__all__ = ["Channel", "ChannelKind", "Recipient", "enqueue"]
+__all__ = ["Channel", "ChannelKind", "Recipient", "enqueue", "recipient_from"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -61,3 +62,18 @@ class Recipient:
         if not self.name or len(self.name) > MAX_NAME:
             raise ValueError(f"recipient name must be 1 to {MAX_NAME} characters")
         object.__setattr__(self, "channels", tuple(self.channels))
+
+
+def recipient_from(
+    name: str, channels: Iterable[tuple[str, str, str | None]]
+) -> tuple[Recipient, list[str]]:
+    """A Recipient from stored (kind, target, secret) rows, skipping the ones that are not valid
+    any more, with the reason for each: one bad channel must not stop a dispatch."""
+    good: list[Channel] = []
+    problems: list[str] = []
+    for kind, target, secret in channels:
+        try:
+            good.append(Channel(kind, target, secret))  # type: ignore[arg-type]  # checked there
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    return Recipient(name, tuple(good)), problems

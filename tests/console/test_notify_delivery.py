@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from grid_console.cases.models import CaseEvent
-from grid_console.notify import Channel, ChannelKind, Recipient, enqueue
+from grid_console.notify import Channel, ChannelKind, Recipient, enqueue, recipient_from
 from grid_console.notify.models import Delivery, DeliveryAttempt
 from grid_console.notify.retry import RetryPolicy
 from grid_console.notify.senders import Senders
@@ -274,6 +274,12 @@ def test_bad_channels_are_refused_naming_what_is_wrong() -> None:
         Channel(ChannelKind.EMAIL, "a@b.c, d@e.f")
     with pytest.raises(ValueError, match="target is empty"):
         Channel(ChannelKind.WEBHOOK, "  ")
+    # Stored channels that went bad are skipped with a reason; the good ones still count.
+    stored = [("wecom", "https://qyapi.example/x", None), ("pager", "123", None),
+              ("email", "no-at", None)]  # fmt: skip
+    person, problems = recipient_from("王网格", stored)
+    assert [c.kind for c in person.channels] == [ChannelKind.WECOM]
+    assert len(problems) == 2 and problems[0].startswith("王网格: channel kind 'pager'")
 
 
 def test_two_replicas_send_each_delivery_exactly_once(
