@@ -115,11 +115,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _wait_for_signal() -> threading.Event:
-    stop = threading.Event()
+def _wait_for_signal() -> tuple[threading.Event, threading.Event]:
+    """(stop, reload): SIGINT/SIGTERM stop the node; SIGHUP re-reads the config file, the way
+    `systemctl reload` and `kill -HUP` expect a daemon to (an API token added to a node that
+    had none takes effect this way: the API itself refuses writes until then)."""
+    stop, reload = threading.Event(), threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    return stop
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    return stop, reload
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -130,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     soft, hard = raise_open_files_limit()  # the HTTP side is bounded to a third of it
     log.info("open files limit %d (hard limit %d)", soft, hard)
-    stop = _wait_for_signal()
+    stop, reload = _wait_for_signal()
     try:
         node = Node(site, SystemClock())
     except Exception as exc:  # the check caught the known causes; anything left, in words
@@ -147,6 +151,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             waited += 1.0
             if deadline and waited >= deadline:
                 break
+            if reload.is_set():
+                reload.clear()  # signals arriving during the reload are answered by this one
+                outcome = node.reload()
+                (log.info if outcome.ok else log.error)("SIGHUP: %s", outcome.message)
     finally:
         node.stop()
     return EXIT_OK

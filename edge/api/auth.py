@@ -50,7 +50,12 @@ class Refusal:
 
 def _verdict(token: str | None, given: str | None, *, what: str) -> Refusal | None:
     if not token:
-        return Refusal(403, f"{what} are disabled: no api.token is configured")
+        return Refusal(
+            403,
+            f"{what} are disabled: no api.token is configured. Set api.token in the site file "
+            "(e.g. {file: api.token}, a file holding the output of `edge keygen`), then reload "
+            "(kill -HUP the node) or restart",
+        )
     if given is None:
         return Refusal(401, "a bearer token is required")
     if not hmac.compare_digest(given.encode(), token.encode()):
