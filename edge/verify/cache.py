@@ -8,7 +8,8 @@ hash of everything that decides its features:
   pools and labels them: bump it when that code changes);
 - the image file (resolved path, size, modification time: an edited picture is a new one);
 - the view: region of the picture, the part kept at camera scale, mirror, the labelled boxes as
-  seen (they label candidates);
+  seen, by classifier class (they label candidates; `child_bicycle` and `bicycle` label them
+  alike);
 - the candidate parameters.
 
 The item and view ids are not in the key (a renamed label row reuses its features) and are set
@@ -31,6 +32,7 @@ import numpy as np
 from edge.messages import Box
 from edge.verify.augment import View
 from edge.verify.candidates import CandidateParams
+from edge.verify.dataset import coarse
 from edge.verify.extract import EXTRACT_VERSION, ItemFeatures
 
 DEFAULT_DIR = Path("~/.cache/grid-sentinel/verifier-features")
@@ -69,7 +71,7 @@ class FeatureCache:
             "region": _box(view.item.region),
             "keep": _box(view.keep),
             "flip": view.flip,
-            "objects": [[o.label, _box(o.box)] for o in view.objects()],
+            "objects": [[coarse(o.label), _box(o.box)] for o in view.objects()],
             "candidates": asdict(self.params),
         }
         text = json.dumps(described, sort_keys=True)
@@ -117,6 +119,9 @@ def _to_arrays(f: ItemFeatures) -> dict[str, Any]:
         "obj_y": f.obj_y,
         "frame_x": f.frame_x,
         "stock_score": np.array(f.stock_score, dtype=np.float64),
+        "obj_boxes": f.obj_boxes,
+        "persons": f.persons,
+        "two_wheelers": f.two_wheelers,
     }
 
 
@@ -132,4 +137,7 @@ def _from_arrays(view: View, a: dict[str, Any]) -> ItemFeatures:
         obj_y=np.asarray(a["obj_y"], dtype=np.int64),
         frame_x=np.asarray(a["frame_x"], dtype=np.float32),
         stock_score=float(a["stock_score"]),
+        obj_boxes=np.asarray(a["obj_boxes"], dtype=np.float32).reshape(-1, 4),
+        persons=np.asarray(a["persons"], dtype=np.float32).reshape(-1, 5),
+        two_wheelers=np.asarray(a["two_wheelers"], dtype=np.float32).reshape(-1, 6),
     )

@@ -54,18 +54,25 @@ def clip(box: Box, region: Box) -> Box | None:
     return Box(x1, y1, x2, y2)
 
 
-def _detections(
+def classed_detections(
     fm: FeatureMaps, class_ids: Sequence[int], conf: float, iou: float, limit: int
-) -> list[tuple[Box, float]]:
+) -> list[tuple[Box, float, int]]:
+    """Boxes of `class_ids` (class-agnostic NMS), each with its score and the position of its
+    class in `class_ids`."""
     if not class_ids:
         return []
-    boxes, scores, _ = decode(fm.raw, conf, list(class_ids))
+    boxes, scores, classes = decode(fm.raw, conf, list(class_ids))
     kept = batched_nms(boxes, scores, np.zeros(len(scores)), iou)[:limit]
     norm = to_normalised(boxes[kept], fm.letterbox)
-    return [
-        (Box(*(float(v) for v in b)), float(s))
-        for b, s in zip(norm.tolist(), scores[kept].tolist(), strict=True)
-    ]
+    position = {c: n for n, c in enumerate(class_ids)}
+    rows = zip(norm.tolist(), scores[kept].tolist(), classes[kept].tolist(), strict=True)
+    return [(Box(*(float(v) for v in b)), float(s), position.get(int(c), 0)) for b, s, c in rows]
+
+
+def detections(
+    fm: FeatureMaps, class_ids: Sequence[int], conf: float, iou: float, limit: int
+) -> list[tuple[Box, float]]:
+    return [(b, s) for b, s, _ in classed_detections(fm, class_ids, conf, iou, limit)]
 
 
 def person_regions(p: Box) -> list[Box]:
@@ -102,13 +109,13 @@ def generate(
 ) -> list[Candidate]:
     """The candidates of one lift zone (bounding box `region`) on one frame."""
     found: list[Candidate] = []
-    for box, score in _detections(
+    for box, score in detections(
         fm, two_wheeler_ids, params.two_wheeler_conf, params.nms_iou, params.max_two_wheelers
     ):
         c = clip(box, region)
         if c is not None:
             found.append(Candidate(c, "detector", score))
-    for person, score in _detections(
+    for person, score in detections(
         fm, person_ids, params.person_conf, params.nms_iou, params.max_persons
     ):
         for r in person_regions(person):
@@ -116,7 +123,7 @@ def generate(
             if c is not None:
                 found.append(Candidate(c, "person", score))
     all_ids = list(range(fm.raw.shape[0] - 4))
-    for box, score in _detections(
+    for box, score in detections(
         fm, all_ids, params.proposal_conf, params.nms_iou, params.max_proposals
     ):
         c = clip(box, region)

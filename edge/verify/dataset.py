@@ -7,15 +7,23 @@ A data directory is either
 
 `labels.csv` columns (lines starting with `#` are comments):
 
-    id, image, source, kind, alarm, region, boxes
+    id, image, source, kind, alarm, region, boxes[, scene]
 
 `id` is unique; `source` groups pictures that share a camera or an origin (the unit of the
-leave-one-source-out split); `kind` is `frame` (a whole camera picture), `subframe` (the part
-`region` of a frame), `crop` (an object crop: the picture is the object), or `augmented` /
-`extra` (training only, never evaluated); `alarm` is 1 when an e-bike is present (the rule
-must raise); `region` and each box are `x1 y1 x2 y2` normalised to the whole image; `boxes` is
-`label x1 y1 x2 y2` joined by `;`, labels `ebike`, `bicycle`, `stroller_or_wheelchair`,
-`person` or `ignore` (unsure: neither positive nor negative).
+leave-one-source-out split); a synthetic view names every source it is made of joined by `+`
+(the lift its background came from, the photo group its pasted object came from), so holding
+out any of them keeps it out of training. `kind` is `frame` (a whole camera picture),
+`subframe` (the part `region` of a frame), `crop` (an object crop: the picture is the object),
+`synthetic` (a made-up lift view: trained on, reported apart, never counted as a real lift),
+or `augmented` / `extra` (training only, never evaluated); `alarm` is 1 when an e-bike is
+present (the rule must raise); `region` and each box are `x1 y1 x2 y2` normalised to the whole
+image; `boxes` is `label x1 y1 x2 y2` joined by `;`, labels `ebike` (kick scooters and
+self-balancing scooters too: same battery, same ban), `bicycle`, `child_bicycle`, `stroller`,
+`wheelchair`, `stroller_or_wheelchair`, `person` or `ignore` (unsure: neither positive nor
+negative). The fine labels only matter for the figures; the classifier learns the four
+`CLASSES` (`COARSE`). `scene` (optional column; default `lift`) is `lift` for a view inside a
+lift car or `other` for a photo taken elsewhere (web photos of wheelchairs and bicycles): the
+figures keep the two apart.
 """
 
 from __future__ import annotations
@@ -31,9 +39,23 @@ from edge.messages import Box
 CLASSES = ("ebike", "bicycle", "stroller_or_wheelchair", "other")
 """What the verifier tells apart, in the order of its outputs."""
 EBIKE = 0
-BOX_LABELS = (*CLASSES[:3], "person", "ignore")
+FINE_LABELS = ("child_bicycle", "stroller", "wheelchair")
+BOX_LABELS = (*CLASSES[:3], *FINE_LABELS, "person", "ignore")
+COARSE = {
+    "child_bicycle": "bicycle",
+    "stroller": "stroller_or_wheelchair",
+    "wheelchair": "stroller_or_wheelchair",
+}
+"""The classifier class of each fine label (other labels are their own class)."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 COLUMNS = ("id", "image", "source", "kind", "alarm", "region", "boxes")
+SCENE_COLUMNS = (*COLUMNS, "scene")
+SCENES = ("lift", "other")
+
+
+def coarse(label: str) -> str:
+    """The label as the classifier sees it (`child_bicycle` -> `bicycle`, ...)."""
+    return COARSE.get(label, label)
 
 
 class DatasetError(Exception):
@@ -44,11 +66,13 @@ class ItemKind(StrEnum):
     FRAME = "frame"
     SUBFRAME = "subframe"
     CROP = "crop"
+    SYNTHETIC = "synthetic"
     AUGMENTED = "augmented"
     EXTRA = "extra"
 
     @property
     def evaluated(self) -> bool:
+        """Real pictures, judged one by one in the figures."""
         return self in (ItemKind.FRAME, ItemKind.SUBFRAME, ItemKind.CROP)
 
 
@@ -69,6 +93,12 @@ class Item:
     alarm: bool
     region: Box | None = None
     boxes: tuple[LabelBox, ...] = ()
+    scene: str = "lift"
+
+    @property
+    def sources(self) -> frozenset[str]:
+        """Every source the picture is made of (one, except for synthetic views)."""
+        return frozenset(self.source.split("+"))
 
     def boxes_in_view(self) -> list[LabelBox]:
         """Boxes in the coordinates of the picture as seen (the region for a subframe)."""
@@ -121,6 +151,11 @@ def _item(row: dict[str, str], root: Path, where: str) -> Item:
     region = parse_box(row["region"], where) if row["region"].strip() else None
     if (region is None) == (kind is ItemKind.SUBFRAME):
         raise DatasetError(f"{where}: a region is required for subframes and only for them")
+    scene = (row.get("scene") or "lift").strip()
+    if scene not in SCENES:
+        raise DatasetError(f"{where}: scene must be one of {SCENES}, got {scene!r}")
+    if not all(row["source"].split("+")):
+        raise DatasetError(f"{where}: source {row['source']!r} has an empty part")
     return Item(
         id=row["id"],
         path=root / row["image"],
@@ -129,6 +164,7 @@ def _item(row: dict[str, str], root: Path, where: str) -> Item:
         alarm=row["alarm"] == "1",
         region=region,
         boxes=_parse_boxes(row["boxes"], where),
+        scene=scene,
     )
 
 
@@ -140,8 +176,8 @@ def read_labels(labels: Path, root: Path) -> list[Item]:
         raise DatasetError(f"{labels}: cannot read: {exc}") from exc
     numbered = [(n, line) for n, line in enumerate(lines, 1) if line and not line.startswith("#")]
     reader = csv.DictReader(line for _, line in numbered)
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise DatasetError(f"{labels}: header must be {','.join(COLUMNS)}")
+    if tuple(reader.fieldnames or ()) not in (COLUMNS, SCENE_COLUMNS):
+        raise DatasetError(f"{labels}: header must be {','.join(SCENE_COLUMNS)} (scene optional)")
     items: list[Item] = []
     seen: set[str] = set()
     for (n, _), row in zip(numbered[1:], reader, strict=True):
@@ -157,12 +193,13 @@ def write_labels(items: Iterable[Item], labels: Path, root: Path, header: str) -
     with labels.open("w", encoding="utf-8", newline="") as f:
         f.write("".join(f"# {line}\n" for line in header.splitlines()))
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(SCENE_COLUMNS)
         for it in items:
             boxes = ";".join(f"{b.label} {format_box(b.box)}" for b in it.boxes)
             region = format_box(it.region) if it.region else ""
             image = it.path.relative_to(root).as_posix()
-            writer.writerow([it.id, image, it.source, it.kind, int(it.alarm), region, boxes])
+            row = [it.id, image, it.source, it.kind, int(it.alarm), region, boxes, it.scene]
+            writer.writerow(row)
 
 
 def read_crop_folders(root: Path, source: str = "feedback") -> list[Item]:
@@ -246,9 +283,13 @@ def check_folds(items: Sequence[Item], folds: Sequence[Fold]) -> None:
 
 
 def train_items(items: Sequence[Item], fold: Fold) -> list[Item]:
-    """Everything that shares no source with the fold's held-out items."""
-    held_sources = {it.source for it in items if it.id in fold.test_ids}
-    return [it for it in items if it.source not in held_sources]
+    """Everything that shares no source with the fold's held-out items (a synthetic view made
+    of a held-out lift or a held-out photo group is left out too)."""
+    held: set[str] = set()
+    for it in items:
+        if it.id in fold.test_ids:
+            held |= it.sources
+    return [it for it in items if not it.sources & held]
 
 
 def iter_images(items: Iterable[Item]) -> Iterator[Path]:

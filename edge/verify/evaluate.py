@@ -8,6 +8,7 @@ picture of its source, so the figures say how it does on a lift it has never see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,27 @@ from edge.verify.features import FeatureSpec
 from edge.verify.model_file import VerifierModel
 from edge.verify.train import Progress, TrainParams, fit_verifier
 
-TRUTHS = ("ebike", "bicycle", "stroller_or_wheelchair", "people_only", "empty")
+TRUTHS = (
+    "ebike",
+    "bicycle",
+    "child_bicycle",
+    "stroller",
+    "wheelchair",
+    "people_only",
+    "empty",
+)
+NEGATIVES = TRUTHS[1:]
+GROUPS = ("lift", "other", "synthetic", "crop")
+"""Where a picture comes from, never mixed in one figure: a real lift view, a real photo taken
+elsewhere (web photos of wheelchairs, bicycles, kick scooters), a synthetic lift view made here,
+an object crop."""
+_FINE_ORDER = (
+    ("child_bicycle", "child_bicycle"),
+    ("stroller", "stroller"),
+    ("wheelchair", "wheelchair"),
+    ("stroller_or_wheelchair", "wheelchair"),
+    ("bicycle", "bicycle"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,24 +62,39 @@ class Scored:
         """A camera view (alarm level), not an object crop."""
         return self.item.kind is not ItemKind.CROP
 
+    @property
+    def group(self) -> str:
+        return group_of(self.item)
+
+
+def group_of(item: Item) -> str:
+    """`lift`, `other`, `synthetic` or `crop` (see GROUPS)."""
+    if item.kind is ItemKind.SYNTHETIC:
+        return "synthetic"
+    if item.kind is ItemKind.CROP:
+        return "crop"
+    return "lift" if item.scene == "lift" else "other"
+
 
 def truth_of(item: Item) -> str:
-    """What the picture holds, as the alarm question sees it."""
+    """What the picture holds, as the alarm question sees it (the hardest negative first)."""
     if item.alarm:
         return "ebike"
     labels = {b.label for b in item.boxes_in_view()}
-    for kind in ("bicycle", "stroller_or_wheelchair"):
-        if kind in labels:
-            return kind
+    for label, truth in _FINE_ORDER:
+        if label in labels:
+            return truth
     return "people_only" if "person" in labels else "empty"
 
 
 def score_features(model: VerifierModel, f: ItemFeatures) -> tuple[float, float, float, str]:
     """(best box e-bike probability, whole-car probability, alarm score, best box's class)."""
-    probs = model.box.predict(f.cand_x)
+    boxes = np.array([[b.x1, b.y1, b.x2, b.y2] for b in f.cand_boxes]).reshape(-1, 4)
+    probs = model.box.predict(model.box_inputs(f.cand_x, boxes, f.persons, f.two_wheelers))
     best = int(np.argmax(probs[:, EBIKE]))
     box = float(probs[best, EBIKE])
-    frame = float(model.frame.predict(f.frame_x)[0, EBIKE])
+    frame_x = model.frame_inputs(f.frame_x, f.persons, f.two_wheelers)
+    frame = float(model.frame.predict(frame_x)[0, EBIKE])
     return box, frame, model.decide(box, frame), CLASSES[int(np.argmax(probs[best]))]
 
 
@@ -69,7 +105,8 @@ def apply(
     plain = {f.item_id: f for f in features if f.plain}
     out = []
     for item in items:
-        if item.kind.evaluated and item.id in plain:
+        scored_kind = item.kind.evaluated or item.kind is ItemKind.SYNTHETIC
+        if scored_kind and item.id in plain:
             f = plain[item.id]
             box, frame, score, label = score_features(model, f)
             out.append(Scored(item, fold, f.stock_score, box, frame, score, label))
@@ -87,12 +124,25 @@ def cross_validate(
     decision: tuple[str, float] = ("combined", 0.5),
     progress: Progress | None = None,
 ) -> list[Scored]:
-    """Leave each fold out in turn: train on the rest (all its views), score the fold."""
+    """Leave each fold out in turn: train on the rest (all its views), score the fold.
+
+    A synthetic view is scored (apart from the real ones) by the fold that holds out the lift
+    its background came from (the first of its sources); its pasted object's photo may have
+    been seen on another background, which is one more reason its figures are only a check.
+    """
     alarm_of = {it.id: it.alarm for it in items}
     scored: list[Scored] = []
     for n, fold in enumerate(folds, 1):
         train_ids = {it.id for it in train_items(items, fold)}
+        held = {s for it in items if it.id in fold.test_ids for s in it.sources}
         test = [it for it in items if it.id in fold.test_ids]
+        test += [
+            it
+            for it in items
+            if it.kind is ItemKind.SYNTHETIC
+            and it.source.split("+")[0] in held
+            and it.id not in train_ids
+        ]
         if progress is not None:
             progress(
                 f"fold {n}/{len(folds)} {fold.name}: train on {len(train_ids)} pictures, "
@@ -120,6 +170,18 @@ def stock_rule(threshold: float) -> Rule:
     return lambda s: s.stock >= threshold
 
 
+def wilson(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % by default), in percent. It stays inside
+    0..100 and is honest for the small counts we have (0/1 gives 0-79 %)."""
+    if total == 0:
+        return (0.0, 100.0)
+    p = hits / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return (100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half))
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
     hits: int
@@ -129,37 +191,56 @@ class Rate:
     def pct(self) -> float:
         return 100.0 * self.hits / self.total if self.total else float("nan")
 
+    @property
+    def ci(self) -> tuple[float, float]:
+        return wilson(self.hits, self.total)
+
     def __str__(self) -> str:
-        return f"{self.pct:5.1f}% ({self.hits}/{self.total})" if self.total else "    - (0)"
+        if not self.total:
+            return "- (0, unmeasured)"
+        lo, hi = self.ci
+        return f"{self.pct:.1f}% ({self.hits}/{self.total}) [{lo:.0f}-{hi:.0f}]"
 
 
-def rates(scored: Sequence[Scored], rule: Rule) -> dict[str, Rate]:
+def rates(scored: Sequence[Scored], rule: Rule, group: str | None = None) -> dict[str, Rate]:
     """Recall on e-bike views; false alarms on the other views, all and by what they hold;
-    and the same two on object crops."""
-    views = [s for s in scored if s.view]
+    and the same two on object crops. With `group`, only the camera views of that group
+    (`lift`, `other`, `synthetic`); without, all real camera views (not synthetic)."""
+    if group is None:
+        views = [s for s in scored if s.view and s.group != "synthetic"]
+    else:
+        views = [s for s in scored if s.view and s.group == group]
     crops = [s for s in scored if not s.view]
 
-    def rate(group: Sequence[Scored]) -> Rate:
-        return Rate(sum(1 for s in group if rule(s)), len(group))
+    def rate(chosen: Sequence[Scored]) -> Rate:
+        return Rate(sum(1 for s in chosen if rule(s)), len(chosen))
 
     out = {
         "recall": rate([s for s in views if s.item.alarm]),
         "false_alarms": rate([s for s in views if not s.item.alarm]),
     }
-    for truth in TRUTHS[1:]:
+    for truth in NEGATIVES:
         out[f"false_alarms_{truth}"] = rate([s for s in views if s.truth == truth])
     out["crop_recall"] = rate([s for s in crops if s.item.alarm])
     out["crop_false_alarms"] = rate([s for s in crops if not s.item.alarm])
     return out
 
 
-def confusion(scored: Sequence[Scored], rule: Rule) -> dict[str, tuple[int, int]]:
-    """Per truth (camera views): (alarms, no alarms)."""
+def confusion(
+    scored: Sequence[Scored], rule: Rule, group: str | None = None
+) -> dict[str, tuple[int, int]]:
+    """Per truth (real camera views, or those of `group`): (alarms, no alarms)."""
     out = {}
     for truth in TRUTHS:
-        group = [s for s in scored if s.view and s.truth == truth]
-        hits = sum(1 for s in group if rule(s))
-        out[truth] = (hits, len(group) - hits)
+        group_ = [
+            s
+            for s in scored
+            if s.view
+            and s.truth == truth
+            and (s.group == group if group else s.group != "synthetic")
+        ]
+        hits = sum(1 for s in group_ if rule(s))
+        out[truth] = (hits, len(group_) - hits)
     return out
 
 
@@ -167,7 +248,7 @@ def label_confusion(scored: Sequence[Scored]) -> dict[str, dict[str, int]]:
     """Per truth (camera views): how often the best candidate was called each class."""
     out: dict[str, dict[str, int]] = {t: dict.fromkeys(CLASSES, 0) for t in TRUTHS}
     for s in scored:
-        if s.view:
+        if s.view and s.group != "synthetic":
             out[s.truth][s.label] += 1
     return out
 
@@ -175,7 +256,9 @@ def label_confusion(scored: Sequence[Scored]) -> dict[str, dict[str, int]]:
 def summary(
     scored: Sequence[Scored], threshold: float, stock_threshold: float
 ) -> Mapping[str, Mapping[str, float | int]]:
-    """Machine-readable figures (for --json and tests)."""
+    """Machine-readable figures (for --json and tests): per method, the real camera views as a
+    whole (`recall_pct`, ...), then per group (`lift.recall_pct`, `other.false_alarms_bicycle_n`,
+    `synthetic....`), each with its count and its 95 % Wilson interval (`_lo`, `_hi`)."""
     methods = {
         "verifier": verifier_rule(threshold),
         "box_only": verifier_rule(threshold, "box"),
@@ -185,7 +268,18 @@ def summary(
     out: dict[str, dict[str, float | int]] = {}
     for name, rule in methods.items():
         out[name] = {}
-        for key, r in rates(scored, rule).items():
-            out[name][f"{key}_pct"] = round(r.pct, 1) if r.total else -1.0
-            out[name][f"{key}_n"] = r.total
+        for prefix, group in (
+            ("", None),
+            ("lift.", "lift"),
+            ("other.", "other"),
+            ("synthetic.", "synthetic"),
+        ):
+            for key, r in rates(scored, rule, group).items():
+                if prefix and key.startswith("crop_"):
+                    continue
+                lo, hi = r.ci
+                out[name][f"{prefix}{key}_pct"] = round(r.pct, 1) if r.total else -1.0
+                out[name][f"{prefix}{key}_n"] = r.total
+                out[name][f"{prefix}{key}_lo"] = round(lo, 1)
+                out[name][f"{prefix}{key}_hi"] = round(hi, 1)
     return out

@@ -8,7 +8,7 @@ whole-car embedding; and the stock detector's best two-wheeler score, for the ba
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from edge.detect.onnx_yolo import OnnxYoloDetector, inspect_model
 from edge.messages import Box, Category, Image
 from edge.verify import candidates as cands
 from edge.verify.augment import GREY, View, training_views
-from edge.verify.dataset import CLASSES, Item, LabelBox
+from edge.verify.dataset import CLASSES, Item, LabelBox, coarse
 from edge.verify.features import (
     Array,
     FeatureMaps,
@@ -35,7 +35,7 @@ from edge.verify.model_file import sha256_of
 if TYPE_CHECKING:
     from edge.verify.cache import FeatureCache
 
-EXTRACT_VERSION = 2
+EXTRACT_VERSION = 3
 """Bump when the code below, features.py or candidates.py would give a view other features:
 it is part of the feature cache's key (edge/verify/cache.py)."""
 WHOLE = Box(0.0, 0.0, 1.0, 1.0)
@@ -60,6 +60,13 @@ class ItemFeatures:
     obj_y: npt.NDArray[np.int64]
     frame_x: Array
     stock_score: float
+    persons: Array = field(default_factory=lambda: np.zeros((0, 5), dtype=np.float32))
+    """The detector's people (x1, y1, x2, y2 normalised, score), for context features."""
+    obj_boxes: Array = field(default_factory=lambda: np.zeros((0, 4), dtype=np.float32))
+    """Where the `obj_x` rows are (x1, y1, x2, y2 normalised), for context features."""
+    two_wheelers: Array = field(default_factory=lambda: np.zeros((0, 6), dtype=np.float32))
+    """Its low-threshold two-wheeler boxes (x1, y1, x2, y2, score, index in the spec's
+    two_wheeler_names): COCO `bicycle` vs `motorcycle` is evidence both ways."""
 
     @property
     def plain(self) -> bool:
@@ -136,7 +143,7 @@ def label_candidate(box: Box, objects: Sequence[LabelBox]) -> int:
             if obj.label == "ignore":
                 return SKIP
             if iou >= best_iou:
-                best, best_iou = CLASSES.index(obj.label), iou
+                best, best_iou = CLASSES.index(coarse(obj.label)), iou
         elif cover > 0.2 or share > 0.2:
             partial = True
     if best_iou == 0.0 and partial:
@@ -158,18 +165,19 @@ def _jittered(box: Box) -> list[Box]:
 
 def _objects(
     fm: FeatureMaps, objects: Sequence[LabelBox], score_ids: Sequence[int]
-) -> tuple[Array, npt.NDArray[np.int64]]:
+) -> tuple[Array, npt.NDArray[np.int64], list[Box]]:
     """The labelled objects (people as `other`), each also slightly shifted and rescaled."""
     boxes: list[Box] = []
     labels: list[int] = []
     for obj in objects:
         if obj.label == "ignore":
             continue
-        label = CLASSES.index(obj.label) if obj.label in CLASSES else len(CLASSES) - 1
+        name = coarse(obj.label)
+        label = CLASSES.index(name) if name in CLASSES else len(CLASSES) - 1
         for b in _jittered(obj.box):
             boxes.append(b)
             labels.append(label)
-    return embed_boxes(fm, boxes, WHOLE, score_ids), np.array(labels, dtype=np.int64)
+    return embed_boxes(fm, boxes, WHOLE, score_ids), np.array(labels, dtype=np.int64), boxes
 
 
 def extract_view(
@@ -181,8 +189,13 @@ def extract_view(
         fm, WHOLE, ids.two_wheeler, ids.person, params or cands.CandidateParams()
     )
     objects = view.objects()
-    obj_x, obj_y = _objects(fm, objects, ids.scores)
+    obj_x, obj_y, obj_boxes = _objects(fm, objects, ids.scores)
     stock = [c.score for c in found if c.origin == "detector" and c.box.area >= STOCK_MIN_AREA]
+    p = params or cands.CandidateParams()
+    people = cands.detections(fm, ids.person, p.person_conf, p.nms_iou, p.max_persons)
+    bikes = cands.classed_detections(
+        fm, ids.two_wheeler, p.two_wheeler_conf, p.nms_iou, p.max_two_wheelers
+    )
     return ItemFeatures(
         item_id=view.item.id,
         view_id=view.id,
@@ -194,6 +207,15 @@ def extract_view(
         obj_y=obj_y,
         frame_x=embed_region(fm, WHOLE, ids.scores),
         stock_score=max(stock, default=0.0),
+        obj_boxes=np.array([[b.x1, b.y1, b.x2, b.y2] for b in obj_boxes], dtype=np.float32).reshape(
+            -1, 4
+        ),
+        persons=np.array(
+            [[b.x1, b.y1, b.x2, b.y2, s] for b, s in people], dtype=np.float32
+        ).reshape(-1, 5),
+        two_wheelers=np.array(
+            [[b.x1, b.y1, b.x2, b.y2, s, k] for b, s, k in bikes], dtype=np.float32
+        ).reshape(-1, 6),
     )
 
 

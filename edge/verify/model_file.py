@@ -20,16 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.verify.candidates import CandidateParams
 from edge.verify.classifier import Softmax
+from edge.verify.context import BOX_CONTEXT, FRAME_CONTEXT, box_context, frame_context, positions
 from edge.verify.dataset import CLASSES
-from edge.verify.features import FeatureSpec
+from edge.verify.features import Array, FeatureSpec
 
 FORMAT = "grid-sentinel.lift-verifier"
-VERSION = 2
+VERSION = 3
 """2: the whole-car classifier reads the maxima-only embedding (features.frame_columns); a
-version 1 file's whole-car classifier reads all columns and cannot be used."""
+version 1 file's whole-car classifier reads all columns and cannot be used.
+3: optionally context features (edge/verify/context.py) after the embeddings (`context` in
+the header); a version 2 file is read as a version 3 file without them."""
+READABLE = (2, 3)
 MODES = ("combined", "box", "frame")
 _PARTS = ("mean", "scale", "weights", "bias")
 
@@ -49,6 +54,33 @@ class VerifierModel:
     threshold: float = 0.5
     candidates: CandidateParams = field(default_factory=CandidateParams)
     info: Mapping[str, str | int | float] = field(default_factory=dict)
+    context: bool = False
+    """Whether both classifiers also read the context features (edge/verify/context.py)."""
+
+    @property
+    def box_size(self) -> int:
+        return self.spec.size + (len(BOX_CONTEXT) if self.context else 0)
+
+    @property
+    def frame_size(self) -> int:
+        return self.spec.frame_size + (len(FRAME_CONTEXT) if self.context else 0)
+
+    def box_inputs(
+        self, x: Array, boxes: npt.ArrayLike, persons: npt.ArrayLike, two_wheelers: npt.ArrayLike
+    ) -> Array:
+        """The box classifier's rows: the embeddings, then (with context) the context."""
+        if not self.context:
+            return x
+        ctx = box_context(boxes, persons, two_wheelers, *positions(self.spec.two_wheeler_names))
+        return np.concatenate([x, ctx], axis=1).astype(np.float32)
+
+    def frame_inputs(
+        self, frame_x: Array, persons: npt.ArrayLike, two_wheelers: npt.ArrayLike
+    ) -> Array:
+        if not self.context:
+            return frame_x
+        ctx = frame_context(persons, two_wheelers, *positions(self.spec.two_wheeler_names))
+        return np.concatenate([frame_x, ctx]).astype(np.float32)
 
     def decide(self, box_score: float, frame_score: float) -> float:
         """The alarm score of one frame from its best box and its whole-car score."""
@@ -71,6 +103,7 @@ class VerifierModel:
             threshold,
             self.candidates,
             self.info,
+            self.context,
         )
 
     def save(self, path: Path) -> None:
@@ -83,6 +116,9 @@ class VerifierModel:
             "candidates": asdict(self.candidates),
             "decision": {"mode": self.mode, "threshold": self.threshold},
             "info": dict(self.info),
+            "context": {"box": list(BOX_CONTEXT), "frame": list(FRAME_CONTEXT)}
+            if self.context
+            else None,
         }
         arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta, sort_keys=True))}
         for prefix, clf in (("box", self.box), ("frame", self.frame)):
@@ -108,6 +144,7 @@ class VerifierModel:
                 threshold=float(meta["decision"]["threshold"]),
                 candidates=CandidateParams(**meta["candidates"]),
                 info=dict(meta.get("info", {})),
+                context=_context(path, meta.get("context")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise VerifierFileError(f"{path}: damaged verifier file: {exc!r}") from exc
@@ -133,16 +170,27 @@ def _meta(path: Path, arrays: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, A
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise VerifierFileError(f"{path}: not a verifier file (format is not {FORMAT!r})")
     version = meta.get("version")
-    if version != VERSION:
+    if version not in READABLE:
         raise VerifierFileError(
-            f"{path}: verifier file format version {version}, but this node reads version "
-            f"{VERSION}; retrain it with `edge models train-verifier`"
+            f"{path}: verifier file format version {version}, but this node reads versions "
+            f"{READABLE[0]}-{READABLE[-1]}; retrain it with `edge models train-verifier`"
         )
     if meta.get("classes") != list(CLASSES):
         raise VerifierFileError(f"{path}: classes {meta.get('classes')} are not {list(CLASSES)}")
     if meta.get("decision", {}).get("mode") not in MODES:
         raise VerifierFileError(f"{path}: decision mode must be one of {MODES}")
     return meta
+
+
+def _context(path: Path, described: Any) -> bool:
+    if described is None:
+        return False
+    if described != {"box": list(BOX_CONTEXT), "frame": list(FRAME_CONTEXT)}:
+        raise VerifierFileError(
+            f"{path}: its context features {described} are not the ones this node computes; "
+            "retrain it with `edge models train-verifier`"
+        )
+    return True
 
 
 def _softmax(arrays: Mapping[str, np.ndarray[Any, Any]], prefix: str) -> Softmax:
@@ -152,8 +200,8 @@ def _softmax(arrays: Mapping[str, np.ndarray[Any, Any]], prefix: str) -> Softmax
 
 def _check_shapes(path: Path, model: VerifierModel) -> None:
     for name, clf, classes, size in (
-        ("box", model.box, len(CLASSES), model.spec.size),
-        ("frame", model.frame, 2, model.spec.frame_size),
+        ("box", model.box, len(CLASSES), model.box_size),
+        ("frame", model.frame, 2, model.frame_size),
     ):
         ok = (
             clf.weights.shape == (size, classes)

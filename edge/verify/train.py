@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.verify.classifier import Array, FitParams, Labels, fit
+from edge.verify.classifier import Array, FitParams, Labels, Softmax, fit
 from edge.verify.dataset import CLASSES, EBIKE
 from edge.verify.extract import ItemFeatures
 from edge.verify.features import FeatureSpec
@@ -33,13 +33,28 @@ def _frame_params() -> FitParams:
 class TrainParams:
     box: FitParams = field(default_factory=_box_params)
     frame: FitParams = field(default_factory=_frame_params)
+    context: bool = False
+    """Context features (edge/verify/context.py) for both classifiers."""
 
 
-def box_rows(features: Iterable[ItemFeatures]) -> tuple[Array, Labels]:
+def _shell(spec: FeatureSpec, context: bool) -> VerifierModel:
+    """A model with no classifiers yet: only what decides its inputs."""
+    empty = Softmax(*(np.zeros(1, dtype=np.float32) for _ in range(4)))
+    return VerifierModel(empty, empty, spec, "", "", context=context)
+
+
+def box_rows(
+    features: Iterable[ItemFeatures], inputs: VerifierModel | None = None
+) -> tuple[Array, Labels]:
     xs, ys = [], []
     for f in features:
         keep = f.cand_y >= 0
-        xs += [f.cand_x[keep], f.obj_x]
+        cand_x, obj_x = f.cand_x[keep], f.obj_x
+        if inputs is not None:
+            boxes = np.array([[b.x1, b.y1, b.x2, b.y2] for b in f.cand_boxes]).reshape(-1, 4)
+            cand_x = inputs.box_inputs(cand_x, boxes[keep], f.persons, f.two_wheelers)
+            obj_x = inputs.box_inputs(obj_x, f.obj_boxes, f.persons, f.two_wheelers)
+        xs += [cand_x, obj_x]
         ys += [f.cand_y[keep], f.obj_y]
     if not xs:
         raise ValueError("no training rows")
@@ -47,10 +62,18 @@ def box_rows(features: Iterable[ItemFeatures]) -> tuple[Array, Labels]:
 
 
 def frame_rows(
-    features: Iterable[ItemFeatures], alarm_of: Mapping[str, bool]
+    features: Iterable[ItemFeatures],
+    alarm_of: Mapping[str, bool],
+    inputs: VerifierModel | None = None,
 ) -> tuple[Array, Labels]:
     """One row per view; class 0 is "an e-bike is in the car", class 1 "none"."""
-    rows = [(f.frame_x, EBIKE if alarm_of[f.item_id] else 1) for f in features]
+    rows = [
+        (
+            inputs.frame_inputs(f.frame_x, f.persons, f.two_wheelers) if inputs else f.frame_x,
+            EBIKE if alarm_of[f.item_id] else 1,
+        )
+        for f in features
+    ]
     if not rows:
         raise ValueError("no training rows")
     x = np.stack([r[0] for r in rows]).astype(np.float32)
@@ -77,13 +100,14 @@ def fit_verifier(
 ) -> VerifierModel:
     """Both classifiers on `features`; `detector` is (file name, sha256)."""
     p = params or TrainParams()
-    xb, yb = box_rows(features)
+    inputs = _shell(spec, p.context)
+    xb, yb = box_rows(features, inputs)
     counts = np.bincount(yb, minlength=len(CLASSES)).tolist()
     if progress is not None:
         shown = ", ".join(f"{c} {n}" for c, n in zip(CLASSES, counts, strict=True))
         progress(f"box classifier: {len(yb)} rows ({shown})")
     box = fit(xb, yb, len(CLASSES), p.box, _reporter("box", p.box.iterations, progress))
-    xf, yf = frame_rows(features, alarm_of)
+    xf, yf = frame_rows(features, alarm_of, inputs)
     if progress is not None:
         progress(f"whole-car classifier: {len(yf)} views, {int((yf == EBIKE).sum())} with e-bike")
     frame = fit(xf, yf, 2, p.frame, _reporter("whole-car", p.frame.iterations, progress))
@@ -100,4 +124,5 @@ def fit_verifier(
         detector_name=detector[0],
         detector_sha256=detector[1],
         info=summary,
+        context=p.context,
     )

@@ -121,10 +121,18 @@ def test_eval_cross_validates_leaving_each_source_out(
     assert main([*args, "--json", str(figures)]) == 0
     captured = capsys.readouterr()
     assert "leave-one-source-out" in captured.out
-    assert "fold 1/7 etoilesha" in captured.err  # the split files in the repo
-    for source in ("qwaiz", "lilyle", "ruoclio", "wheelchair_a"):
+    assert "fold 1/12 bicycles_a" in captured.err  # the split files in the repo
+    for source in ("qwaiz", "lilyle", "ruoclio", "wheelchair_a", "cemreefe", "scooters_b"):
         assert f"\n  {source} " in captured.out
-    assert 0.0 <= json.loads(figures.read_text())["verifier"]["recall_pct"] <= 100.0
+    # Real lift views and photos taken elsewhere are reported apart, each with its interval.
+    lift = captured.out.index("REAL LIFT VIEWS")
+    other = captured.out.index("REAL PHOTOS TAKEN ELSEWHERE")
+    assert lift < other and "  child bicycle" in captured.out
+    data = json.loads(figures.read_text())["verifier"]
+    assert 0.0 <= data["lift.recall_pct"] <= 100.0
+    assert data["lift.false_alarms_wheelchair_n"] == 0  # no real wheelchair in a lift
+    assert data["other.false_alarms_wheelchair_n"] >= 1
+    assert data["lift.recall_lo"] <= data["lift.recall_pct"] <= data["lift.recall_hi"]
 
 
 def test_the_feature_cache_gives_the_same_figures(

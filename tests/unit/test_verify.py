@@ -4,6 +4,7 @@ feedback, the lift rule driven by verdicts, and the alarm-level figures."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,8 @@ from edge.rules.lift import LiftRule
 from edge.verify import candidates as cands
 from edge.verify.augment import GREY, View, training_views
 from edge.verify.cache import FeatureCache
-from edge.verify.classifier import FitParams, class_weights, fit
+from edge.verify.classifier import FitParams, Softmax, class_weights, fit
+from edge.verify.context import BOX_CONTEXT, FRAME_CONTEXT
 from edge.verify.dataset import (
     DatasetError,
     Fold,
@@ -28,7 +30,16 @@ from edge.verify.dataset import (
     source_folds,
     train_items,
 )
-from edge.verify.evaluate import Scored, confusion, rates, stock_rule, verifier_rule
+from edge.verify.evaluate import (
+    Scored,
+    confusion,
+    group_of,
+    rates,
+    stock_rule,
+    truth_of,
+    verifier_rule,
+    wilson,
+)
 from edge.verify.extract import SKIP, ItemFeatures, label_candidate, load_view
 from edge.verify.features import FeatureSpec, frame_columns
 from edge.verify.feedback import CropStore, save_feedback
@@ -160,9 +171,10 @@ def _rewrite_meta(path: Path, **changes: object) -> None:
 MISMATCHES = {
     "a newer format version": (
         {"version": VERSION + 1},
-        f"format version {VERSION + 1}, but this node reads version {VERSION}; retrain it",
+        f"format version {VERSION + 1}, but this node reads versions 2-{VERSION}; retrain it",
     ),
-    "a version 1 file": ({"version": 1}, "format version 1, but this node reads version 2"),
+    "a version 1 file": ({"version": 1}, "format version 1, but this node reads versions 2-3"),
+    "unknown context features": ({"context": {"box": ["x"], "frame": []}}, "context features"),
     "not a verifier file": ({"format": "something-else"}, "not a verifier file"),
     "other classes": ({"classes": ["ebike", "other"]}, "classes"),
 }
@@ -292,7 +304,7 @@ def test_alarm_level_rates_and_confusion() -> None:
     ]
     verifier = rates(scored, verifier_rule(0.5))
     assert (verifier["recall"].hits, verifier["recall"].total) == (1, 2)
-    assert str(verifier["false_alarms"]) == " 50.0% (1/2)"
+    assert str(verifier["false_alarms"]) == "50.0% (1/2) [9-91]"
     assert verifier["false_alarms_people_only"].pct == 100.0
     assert verifier["crop_recall"].total == 1
     stock = confusion(scored, stock_rule(0.3))
@@ -370,3 +382,100 @@ def test_camera_scale_views_keep_the_region_at_frame_scale(tmp_path: Path) -> No
     assert (seen[:, :100] == 7).all() and (seen[:, 100:] == GREY).all()
     flipped = load_view(views[3])
     assert (flipped[:, 100:] == 7).all() and (flipped[:, :100] == GREY).all()
+
+
+def test_wilson_intervals_match_the_textbook_values() -> None:
+    lo, hi = wilson(0, 1)
+    assert lo == 0.0 and hi == pytest.approx(79.35, abs=0.01)
+    lo, hi = wilson(44, 53)
+    assert lo == pytest.approx(70.8, abs=0.1) and hi == pytest.approx(90.8, abs=0.1)
+    assert wilson(5, 5)[1] == 100.0 and wilson(0, 0) == (0.0, 100.0)
+
+
+def test_figures_keep_real_lift_views_other_photos_and_synthetic_views_apart() -> None:
+    def item(name: str, kind: ItemKind, scene: str, label: str, alarm: bool = False) -> Item:
+        boxes = (LabelBox(label, BIKE),) if label else ()
+        return Item(name, Path("x"), "s", kind, alarm, None, boxes, scene)
+
+    lift_bike = item("a", ItemKind.FRAME, "lift", "child_bicycle")
+    web_bike = item("b", ItemKind.FRAME, "other", "bicycle")
+    fake_bike = item("c", ItemKind.SYNTHETIC, "lift", "stroller")
+    crop = item("d", ItemKind.CROP, "lift", "ebike", alarm=True)
+    assert [group_of(i) for i in (lift_bike, web_bike, fake_bike, crop)] == [
+        "lift",
+        "other",
+        "synthetic",
+        "crop",
+    ]
+    assert truth_of(lift_bike) == "child_bicycle" and truth_of(fake_bike) == "stroller"
+    legacy = item("e", ItemKind.FRAME, "other", "stroller_or_wheelchair")
+    assert truth_of(legacy) == "wheelchair"
+    # Every one alarms: each group counts only its own.
+    scored = [Scored(i, "s", 0.0, 0.9, 0.9, 0.9, "ebike") for i in (lift_bike, web_bike, fake_bike)]
+    rule = verifier_rule(0.5)
+    assert rates(scored, rule, "lift")["false_alarms_child_bicycle"].total == 1
+    assert rates(scored, rule, "lift")["false_alarms_bicycle"].total == 0
+    assert rates(scored, rule, "other")["false_alarms_bicycle"].total == 1
+    assert rates(scored, rule, "synthetic")["false_alarms_stroller"].total == 1
+    # Without a group: real views only, never a synthetic one.
+    assert rates(scored, rule)["false_alarms"].total == 2
+    assert rates(scored, rule)["false_alarms_stroller"].total == 0
+
+
+def test_a_synthetic_view_leaves_training_with_any_of_its_sources(tmp_path: Path) -> None:
+    path = write_labels(
+        tmp_path,
+        "q,q.jpg,qwaiz,frame,1,,\n"
+        "b,b.jpg,bicycles_a,frame,0,,\n"
+        "s1,s1.jpg,lilyle+bicycles_a,synthetic,0,,\n"
+        "s2,s2.jpg,qwaiz+bicycles_b,synthetic,0,,\n"
+        "s3,s3.jpg,lilyle+bicycles_b,synthetic,1,,\n",
+    )
+    items = read_labels(path, tmp_path)
+    assert items[2].sources == frozenset({"lilyle", "bicycles_a"})
+    folds = source_folds(items)
+    assert [f.name for f in folds] == ["bicycles_a", "qwaiz"]  # synthetic views are no fold
+    by_name = {f.name: f for f in folds}
+    assert [i.id for i in train_items(items, by_name["bicycles_a"])] == ["q", "s2", "s3"]
+    assert [i.id for i in train_items(items, by_name["qwaiz"])] == ["b", "s1", "s3"]
+
+
+def test_the_scene_column_is_optional_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "id,image,source,kind,alarm,region,boxes,scene\n"
+        "a,a.jpg,web,frame,0,,child_bicycle 0.1 0.1 0.5 0.5,other\n"
+        "b,b.jpg,lift1,frame,0,,wheelchair 0.1 0.1 0.5 0.5,lift\n"
+    )
+    a, b = read_labels(path, tmp_path)
+    assert (a.scene, b.scene) == ("other", "lift")
+    path.write_text("id,image,source,kind,alarm,region,boxes,scene\na,a.jpg,w,frame,0,,,outside\n")
+    with pytest.raises(DatasetError, match=r"labels.csv:2: scene must be one of"):
+        read_labels(path, tmp_path)
+    path.write_text("id,image,source,kind,alarm,region,boxes,scene\na,a.jpg,w+,synthetic,0,,,\n")
+    with pytest.raises(DatasetError, match="empty part"):
+        read_labels(path, tmp_path)
+
+
+def test_context_features_round_trip_and_a_version_2_file_still_loads(tmp_path: Path) -> None:
+    plain = tiny_model()
+    path = tmp_path / "v2.npz"
+    plain.save(path)
+    _rewrite_meta(path, version=2)
+    assert VerifierModel.load(path).context is False
+    n_box, n_frame = plain.spec.size + len(BOX_CONTEXT), plain.spec.frame_size + len(FRAME_CONTEXT)
+
+    def softmax(n: int, k: int) -> Softmax:
+        z = np.zeros(n, np.float32)
+        return Softmax(
+            z, np.ones(n, np.float32), np.zeros((n, k), np.float32), np.zeros(k, np.float32)
+        )
+
+    ctx = replace(plain, box=softmax(n_box, 4), frame=softmax(n_frame, 2), context=True)
+    ctx.save(tmp_path / "v3.npz")
+    loaded = VerifierModel.load(tmp_path / "v3.npz")
+    assert loaded.context and loaded.box.n_inputs == n_box
+    x = loaded.box_inputs(
+        np.zeros((1, plain.spec.size), np.float32), [[0.1, 0.5, 0.3, 0.9]], [], []
+    )
+    assert x.shape == (1, n_box)

@@ -3,9 +3,12 @@
     .venv/bin/python datasets/ebike_lift/tools/make_labels.py --shared ../shared/datasets/ebike_lift
 
 Inputs: the original label files in the shared set (EtoilesHa YOLO boxes, lexra wheelchair YOLO
-boxes, class-by-file-name crops), our own boxes in `hand_boxes.csv` (drawn by looking), and
-generated *people-only / empty-car* negatives: regions of the labelled lift frames that hold no
-e-bike, bicycle or unsure object. Deterministic: the same inputs give the same files.
+boxes, class-by-file-name crops, ShaminAsfaq bicycle YOLO-OBB boxes, jerryshen kick-scooter YOLO
+boxes), the collection's `image_labels.csv` (which bicycle photos are children's bicycles or
+e-bikes), our own boxes in `hand_boxes.csv` (drawn by looking), and generated *people-only /
+empty-car* negatives: regions of the labelled lift frames that hold no e-bike, bicycle or unsure
+object. Deterministic: the same inputs give the same files. New sources are appended after the
+old ones, so the old items keep their order (and their zoomed training views).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import csv
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -33,7 +37,10 @@ LIFT_SOURCES = {
     "lily-le_ebikedetection": "lilyle",
     ET: "etoilesha",
 }
-VEHICLES = {"ebike", "bicycle", "stroller_or_wheelchair", "ignore"}
+VEHICLES = {"ebike", "bicycle", "stroller_or_wheelchair", "wheelchair", "ignore"}
+BIKES = "shaminasfaq_pythonproject-yolo"
+SCOOTERS = "jerryshen0523_campus-scooter-detection"
+EMPTY_CAR = "cemreefe_elevator-tracking/images/elevator1.png"
 
 
 def yolo_boxes(txt: Path, names: dict[str, str]) -> list[LabelBox]:
@@ -83,14 +90,78 @@ def etoilesha(root: Path, hand: dict[str, list[LabelBox]]) -> list[Item]:
 
 
 def wheelchairs(root: Path) -> list[Item]:
-    names = {"0": "person", "1": "stroller_or_wheelchair"}
+    names = {"0": "person", "1": "wheelchair"}
     items = []
     for n, img in enumerate(sorted((root / WC / "images").glob("*.jpg"))):
         rel = img.relative_to(root).as_posix()
         boxes = yolo_boxes(root / WC / "labels" / f"{img.stem}.txt", names)
         source = "wheelchair_a" if n % 2 == 0 else "wheelchair_b"
-        items.append(frame(root, rel, source, ItemKind.FRAME, boxes))
+        items.append(replace(frame(root, rel, source, ItemKind.FRAME, boxes), scene="other"))
     return items
+
+
+def image_labels(path: Path) -> dict[str, dict[str, str]]:
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+    return {row["image"]: row for row in csv.DictReader(lines)}
+
+
+def obb_boxes(txt: Path, bike: str) -> list[LabelBox]:
+    """YOLO-OBB lines (class, 4 corners) as axis-aligned boxes. Class 0 (`Bike`) is the bicycle,
+    3 (`Person-Bike`) the person (SOURCES.md, source 10); the other classes (a few cars,
+    motorbikes, vans) are unsure: `ignore`."""
+    out = []
+    for line in txt.read_text().splitlines():
+        v = line.split()
+        if len(v) != 9:
+            continue
+        xs, ys = [float(x) for x in v[1::2]], [float(y) for y in v[2::2]]
+        x1, y1 = max(0.0, min(xs)), max(0.0, min(ys))
+        x2, y2 = min(1.0, max(xs)), min(1.0, max(ys))
+        if x2 - x1 < 1e-3 or y2 - y1 < 1e-3:
+            continue
+        label = {"0": bike, "3": "person"}.get(v[0], "ignore")
+        out.append(LabelBox(label, Box(x1, y1, x2, y2)))
+    return out
+
+
+def bicycles(root: Path) -> list[Item]:
+    """The 50 bicycle photos (3 augmented copies each, kept in one fold by photo): children's
+    bicycles (`yes` and `unsure` in image_labels.csv) as `child_bicycle`, the 2 e-bikes the
+    source labels `Bike` as `ebike`. Web photos: scene `other`."""
+    rows = image_labels(root / BIKES / "image_labels.csv")
+    stems = sorted({Path(r).name.split("_jpg.rf.")[0] for r in rows})
+    group = {stem: "bicycles_a" if n % 2 == 0 else "bicycles_b" for n, stem in enumerate(stems)}
+    items = []
+    for image, row in sorted(rows.items()):
+        stem = Path(image).name.split("_jpg.rf.")[0]
+        if row["ebike"] == "yes":
+            bike = "ebike"
+        elif row["child_bicycle"] in ("yes", "unsure"):
+            bike = "child_bicycle"
+        else:
+            bike = "bicycle"
+        txt = root / BIKES / "labels" / Path(image).relative_to("images").with_suffix(".txt")
+        boxes = obb_boxes(txt, bike)
+        rel = f"{BIKES}/{image}"
+        item = frame(root, rel, group[stem], ItemKind.FRAME, boxes)
+        items.append(replace(item, scene="other"))
+    return items
+
+
+def scooters(root: Path) -> list[Item]:
+    """Stand-up electric kick scooters: e-bikes for the rule (same battery, same ban)."""
+    items = []
+    for n, img in enumerate(sorted((root / SCOOTERS / "images").glob("*.jpg"))):
+        rel = img.relative_to(root).as_posix()
+        boxes = yolo_boxes(root / SCOOTERS / "labels" / f"{img.stem}.txt", {"0": "ebike"})
+        source = "scooters_a" if n % 2 == 0 else "scooters_b"
+        items.append(replace(frame(root, rel, source, ItemKind.FRAME, boxes), scene="other"))
+    return items
+
+
+def empty_car(root: Path) -> list[Item]:
+    """The one real empty lift car (cemreefe): a whole-frame negative."""
+    return [frame(root, EMPTY_CAR, "cemreefe", ItemKind.FRAME, [])]
 
 
 def crops(root: Path) -> list[Item]:
@@ -164,8 +235,9 @@ def subframes(item: Item, size: tuple[int, int]) -> list[Item]:
 
 
 HEADER = """Grid Sentinel labels for the shared ebike_lift set (paths relative to it).
-Built by datasets/ebike_lift/tools/make_labels.py from the source label files, our hand_boxes.csv
-and generated people-only / empty-car subframes. See datasets/ebike_lift/README.md."""
+Built by datasets/ebike_lift/tools/make_labels.py from the source label files, our hand_boxes.csv,
+the collection's image_labels.csv and generated people-only / empty-car subframes.
+See datasets/ebike_lift/README.md."""
 
 
 def main() -> int:
@@ -182,6 +254,7 @@ def main() -> int:
             assert img is not None, it.path
             extra += subframes(it, (img.shape[1], img.shape[0]))
     items += extra
+    items += empty_car(root) + bicycles(root) + scooters(root)
     write_labels(items, HERE / "labels.csv", root, HEADER)
     split = HERE / "splits" / "loso"
     split.mkdir(parents=True, exist_ok=True)
@@ -193,9 +266,9 @@ def main() -> int:
             by_source[it.source].append(it.id)
     for source, ids in sorted(by_source.items()):
         (split / f"{source}.txt").write_text("\n".join(ids) + "\n")
-    counts: dict[tuple[str, str, int], int] = defaultdict(int)
+    counts: dict[tuple[str, str, str, int], int] = defaultdict(int)
     for it in items:
-        counts[(it.source, it.kind.value, int(it.alarm))] += 1
+        counts[(it.source, it.scene, it.kind.value, int(it.alarm))] += 1
     for key, n in sorted(counts.items()):
         print(*key, n)
     return 0
