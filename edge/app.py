@@ -45,6 +45,7 @@ from edge.parts import (
     node_identity,
     places_of,
     sensor_places,
+    stamper_for,
 )
 from edge.sensors.hub import SensorHub, SensorState
 from edge.status import camera_state_payload, sensor_state_payload, status_payload
@@ -107,7 +108,9 @@ class Node:
             clock=clock,
             sink=self.sink,
             snapshots=SnapshotStore(
-                storage / "snapshots", max_bytes=settings.storage.snapshots_max_mib * 2**20
+                storage / "snapshots",
+                max_bytes=settings.storage.snapshots_max_mib * 2**20,
+                stamper=stamper_for(site),
             ),
             new_id=UlidFactory(clock),
             store=self.store,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from edge.alerts.lifecycle import LifecyclePolicy
 from edge.alerts.payload import NodeIdentity, Place
+from edge.alerts.stamp import Stamper, find_cjk_font
 from edge.alerts.store import AlertRecord
 from edge.config.loader import SiteConfig
 from edge.config.model import Camera, Settings, ZoneKind
@@ -84,6 +86,13 @@ def node_identity(settings: Settings) -> NodeIdentity:
     )
 
 
+def stamper_for(site: SiteConfig) -> Stamper:
+    """How evidence pictures are stamped: language, time zone, font (alerts.*)."""
+    alerts = site.settings.alerts
+    font = str(site.resolve(alerts.stamp_font)) if alerts.stamp_font else None
+    return Stamper(alerts.language, ZoneInfo(alerts.timezone), find_cjk_font(font))
+
+
 def places_of(settings: Settings) -> dict[str, Place]:
     return {
         c.id: Place(
@@ -94,6 +103,7 @@ def places_of(settings: Settings) -> dict[str, Place]:
             lon=c.lon,
             lat=c.lat,
             zones={z.id: list(z.polygon) for z in c.zones},
+            zone_names={z.id: z.name for z in c.zones if z.name},
         )
         for c in settings.cameras
     }

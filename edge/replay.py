@@ -29,6 +29,7 @@ from edge.parts import (
     motion_gate_for,
     node_identity,
     places_of,
+    stamper_for,
 )
 from edge.pipeline import CameraPipeline, Detector
 from edge.video.files import iter_file_frames
@@ -86,7 +87,9 @@ def replay(
         topics=Topics(settings.topic_prefix),
         clock=clock,
         sink=sink,
-        snapshots=SnapshotStore(snapshots_dir or site.storage_dir / "replay-snapshots"),
+        snapshots=SnapshotStore(
+            snapshots_dir or site.storage_dir / "replay-snapshots", stamper=stamper_for(site)
+        ),
         new_id=UlidFactory(clock),
         # The live node's timings (escalation, how long a released place stays silent); the
         # camera's first frame is at video time 0.

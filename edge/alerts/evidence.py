@@ -1,4 +1,5 @@
-"""Snapshots that show the offence: the frame with the zone outline and the objects boxed."""
+"""Snapshots that show the offence: the frame with the zone outline and the objects boxed,
+and, through a Stamper (edge/alerts/stamp.py), what, where and when written on it."""
 
 from __future__ import annotations
 
@@ -15,13 +16,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.messages import AlertObject, Image
+from edge.alerts.stamp import StampContext, Stamper, object_name, stamp_lines
+from edge.messages import AlertKind, AlertObject, Image, Severity
 
 log = logging.getLogger(__name__)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 _ZONE_COLOUR = (0, 215, 255)  # amber, BGR
 _OBJECT_COLOUR = (0, 0, 255)  # red
+
+
+@dataclass(frozen=True, slots=True)
+class Caption:
+    """What a snapshot's stamp says: the alert's rule and severity, its place, its time."""
+
+    kind: AlertKind
+    severity: Severity
+    where: StampContext
+    when_wall: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +47,15 @@ class Evidence:
 
 
 def annotate(
-    image: Image, zone: Sequence[tuple[float, float]] | None, objects: Sequence[AlertObject]
+    image: Image,
+    zone: Sequence[tuple[float, float]] | None,
+    objects: Sequence[AlertObject],
+    *,
+    stamper: Stamper | None = None,
+    caption: Caption | None = None,
 ) -> Image:
-    """A copy of the frame with the zone outlined and each object boxed and labelled."""
+    """A copy of the frame with the zone outlined and each object boxed and labelled; with a
+    stamper and a caption, labels in the operator's words and the what/where/when band."""
     out = image.copy()
     h, w = out.shape[:2]
     thick = max(2, round(min(w, h) / 240))
@@ -45,6 +63,19 @@ def annotate(
     if zone:
         pts = np.array([[round(x * w), round(y * h)] for x, y in zone], dtype=np.int32)
         cv2.polylines(out, [pts], isClosed=True, color=_ZONE_COLOUR, thickness=thick)
+    if stamper is not None and caption is not None:
+        labels = []
+        for obj in objects:
+            b = obj.box
+            p1, p2 = (round(b.x1 * w), round(b.y1 * h)), (round(b.x2 * w), round(b.y2 * h))
+            cv2.rectangle(out, p1, p2, _OBJECT_COLOUR, thick)
+            name = object_name(obj, caption.kind, stamper.language)
+            labels.append((p1, f"{name} {obj.confidence:.0%}"))
+        lines = stamp_lines(
+            caption.kind, caption.severity, objects, caption.where,
+            when_wall=caption.when_wall, tz=stamper.tz, language=stamper.language,
+        )  # fmt: skip
+        return stamper.draw(out, lines, labels, _OBJECT_COLOUR)
     for obj in objects:
         b = obj.box
         p1, p2 = (round(b.x1 * w), round(b.y1 * h)), (round(b.x2 * w), round(b.y2 * h))
@@ -72,10 +103,18 @@ class SnapshotStore:
     alerts, far worse than losing an old picture.
     """
 
-    def __init__(self, directory: Path, *, quality: int = 85, max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        quality: int = 85,
+        max_bytes: int | None = None,
+        stamper: Stamper | None = None,
+    ) -> None:
         if max_bytes is not None and max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.directory = directory
+        self.stamper = stamper
         self._quality = quality
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -91,12 +130,13 @@ class SnapshotStore:
         image: Image,
         zone: Sequence[tuple[float, float]] | None,
         objects: Sequence[AlertObject],
+        *,
+        caption: Caption | None = None,
     ) -> Evidence:
         snapshot_id = f"{alert_id}-{seq}"
         path = self.path_of(snapshot_id)
-        ok, buf = cv2.imencode(
-            ".jpg", annotate(image, zone, objects), [cv2.IMWRITE_JPEG_QUALITY, self._quality]
-        )
+        picture = annotate(image, zone, objects, stamper=self.stamper, caption=caption)
+        ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
         if not ok:
             raise OSError(f"could not encode the snapshot {snapshot_id} as JPEG")
         data = buf.tobytes()

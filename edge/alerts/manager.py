@@ -29,10 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge.alerts.evidence import Evidence, SnapshotStore
+from edge.alerts.evidence import Caption, Evidence, SnapshotStore
 from edge.alerts.lifecycle import CommandResult, Lifecycle, LifecyclePolicy
 from edge.alerts.outbox import OutboxError
 from edge.alerts.payload import JsonDict, NodeIdentity, Place, alert_payload, iso
+from edge.alerts.stamp import StampContext
 from edge.alerts.store import Actor, AlertRecord, AlertStore
 from edge.clock import Clock
 from edge.messages import AlertEvent, AlertKind, Frame, Severity, Transition
@@ -469,8 +470,15 @@ class AlertManager:
             return None
         place = self._places.of(record)
         zone = place.zones.get(record.zone_id or "")
+        where = StampContext(
+            site_name=self._node.site_name, camera_id=record.camera_id or "", grid=place.grid,
+            location=place.text, zone_name=place.zone_names.get(record.zone_id or ""),
+        )  # fmt: skip
+        caption = Caption(record.kind, record.severity, where, frame.wall_ts)
         try:
-            return self._snapshots.save(record.id, record.seq, frame.image, zone, record.objects)
+            return self._snapshots.save(
+                record.id, record.seq, frame.image, zone, record.objects, caption=caption
+            )
         except OSError:
             # Evidence is precious but the alert itself matters more: send it without.
             log.exception("could not store the snapshot of alert %s", record.id)

@@ -24,6 +24,7 @@ class Place:
     lon: float | None = None
     lat: float | None = None
     zones: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
+    zone_names: Mapping[str, str] = field(default_factory=dict)  # for the evidence stamp
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -311,6 +312,34 @@ class Alerts(StrictModel):
         description="After `resolve`, a condition still present this much later raises a new "
         "alert. After `release` (false alarm) it never does until it clears.",
     )
+    language: Literal["zh-CN", "en"] = Field(
+        "zh-CN",
+        description="Language written on evidence pictures (rule, objects, place): zh-CN or en. "
+        "Applies at the next restart.",
+    )
+    timezone: str = Field(
+        "Asia/Shanghai",
+        max_length=64,
+        description="IANA time zone of the time stamped on evidence pictures.",
+    )
+    stamp_font: str | None = Field(
+        None,
+        max_length=1024,
+        description="TrueType/OpenType font with Chinese glyphs for evidence pictures; default "
+        "the first system CJK font found (fonts-wqy-microhei, fonts-noto-cjk, ...), English "
+        "text without one. Relative to the config file.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)"
+            ) from None
+        return v
 
 
 class Storage(StrictModel):
