@@ -33,7 +33,7 @@ from edge.commands import CommandHandler, Outcome
 from edge.config.check import check_config
 from edge.config.loader import ConfigError, SiteConfig
 from edge.config.model import LiftActions
-from edge.messages import AlertEvent
+from edge.messages import AlertEvent, AlertKind
 from edge.mqtt.clientid import client_id
 from edge.mqtt.link import MqttLink
 from edge.mqtt.publisher import Publisher
@@ -48,9 +48,10 @@ from edge.parts import (
     stamper_for,
 )
 from edge.sensors.hub import SensorHub, SensorState
-from edge.status import camera_state_payload, sensor_state_payload, status_payload
+from edge.status import camera_state_payload, decode_json, sensor_state_payload, status_payload
 from edge.verify.feedback import save_feedback
 from edge.verify.runtime import LiftVerifier
+from edge.video.clips import ClipStore, ClipWriter, alert_clips_dir
 from edge.worker import DetectionWorker
 from grid_contract.signing import Verifier
 
@@ -100,9 +101,16 @@ class Node:
             self.outbox, self.link, clock=clock, window=settings.mqtt.max_inflight
         )
         self.store = AlertStore(storage / "alerts.sqlite3")
-        self.cameras = CameraSet(site, clock, lanes or build_lanes(site))
+        # Evidence clips: each camera keeps its last seconds of stream; an alert's are written
+        # by one thread (`storage.clips_max_mib` bounds the directory, like the snapshots').
+        self.clips = ClipWriter(
+            ClipStore(alert_clips_dir(storage), max_bytes=settings.storage.clips_max_mib * 2**20)
+        )
+        self.cameras = CameraSet(
+            site, clock, lanes or build_lanes(site), clip_sink=self.clips.submit
+        )
         self.manager = AlertManager(
-            node_identity(settings),
+            node_identity(settings, clips=True),
             places_of(settings),
             topics=self.topics,
             clock=clock,
@@ -128,6 +136,7 @@ class Node:
         self.actuators = ActuatorDriver(lift_actions(site), self.topics, self.sink, clock)
         self.manager.add_listener(self.actuators)
         self.manager.add_listener(self._verifier_feedback)
+        self.manager.add_listener(self._clip_for_alert)
         self.nonces = SqliteNonces(storage / "commands.sqlite3", clock)
         self.commands = CommandHandler(
             self.manager, self.topics, self.sink, clock,
@@ -149,6 +158,18 @@ class Node:
         crop = verifier.crops.load(crop_id) if verifier.crops else None
         if crop is not None:
             save_feedback(crop, label, self.site.storage_dir / "verifier" / "feedback")
+
+    def _clip_for_alert(self, record: AlertRecord, payload: JsonDict) -> None:
+        """A zone alert just raised: its camera gathers the clip around this moment."""
+        if payload.get("event") != "raised" or record.camera_id is None:
+            return
+        if record.kind is AlertKind.CAMERA_OFFLINE or record.zone_id is None:
+            return
+        if not self.cameras.request_clip(record.camera_id, record.id, self.clock.monotonic()):
+            log.warning(
+                "alert %s: no clip (camera %s holds no H.264 packets: just connected, another "
+                "codec, or a capture device)", record.id, record.camera_id,
+            )  # fmt: skip
 
     def _command_gate(self, site: SiteConfig) -> CommandGate:
         key = site.command_key()
@@ -235,6 +256,7 @@ class Node:
         for worker in self.workers:
             worker.start()
         self.sensors.start()
+        self.clips.start()
         self.cameras.start()
         self._start_api()
 
@@ -254,6 +276,7 @@ class Node:
         self.sensors.stop()
         for worker in self.workers:
             worker.stop()
+        self.clips.stop()
         self.publisher.stop(drain_timeout_s)
         self.link.stop()
         self.outbox.close()
@@ -324,5 +347,6 @@ class Node:
             camera_id, online=online, ts=self.clock.now(),
             last_frame_at=self._wall(stats.last_frame_ts),
             fps=stats.fps, frames_dropped=stats.frames_dropped, reconnects=stats.reconnects,
+            degraded=self.cameras.degraded(camera_id), decode=decode_json(stats.decode),
         )  # fmt: skip
         self.outbox.put(self.topics.camera_state(camera_id), payload, qos=1, retain=True)

@@ -3,7 +3,7 @@ each camera dealt to one detection lane (a detector of its own, judged by that l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from edge.clock import Clock
 from edge.config.loader import SiteConfig
@@ -12,8 +12,12 @@ from edge.messages import Frame
 from edge.parts import motion_gate_for
 from edge.pipeline import CameraPipeline, Detector, Verifier
 from edge.rules.health import CameraHealth
-from edge.video.capture import CameraCapture, CaptureStats
+from edge.video.av_reader import AvOptions, camera_opener
+from edge.video.capture import CameraCapture, CaptureStats, VideoReader, open_cv_reader
+from edge.video.decoding import DecodeBudget, DecodePolicy
+from edge.video.ring import ClipRequest, PacketRing
 from edge.video.slot import LatestFrameSlot
+from edge.video.source import SourceKind, parse_source
 from edge.worker import CameraRuntime
 
 Lane = tuple[Detector, Verifier | None]
@@ -31,13 +35,35 @@ def deal(cameras: Sequence[Camera], lanes: int) -> list[int]:
     return lane_of
 
 
+ClipSink = Callable[[ClipRequest], None]
+
+
+def _degraded_by(policy: DecodePolicy) -> Callable[[], bool]:
+    return lambda: policy.state.degraded
+
+
 class CameraSet:
-    def __init__(self, site: SiteConfig, clock: Clock, lanes: Sequence[Lane]) -> None:
+    """`clip_sink` takes the evidence clips the cameras' packet rings gather (the node's clip
+    writer); without one, no packets are kept."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        clock: Clock,
+        lanes: Sequence[Lane],
+        *,
+        clip_sink: ClipSink | None = None,
+    ) -> None:
         if not lanes:
             raise ValueError("a camera set needs at least one detection lane")
         self.lanes = list(lanes)
         self.runtimes: list[CameraRuntime] = []
         self.captures: list[CameraCapture] = []
+        self.rings: dict[str, PacketRing] = {}
+        self._clip_sink = clip_sink
+        video = site.settings.video
+        # One bound for the whole node: decoding threads beyond the cores only take turns.
+        self.budget = DecodeBudget(video.decode_threads)
         cameras = [c for c in site.settings.cameras if c.enabled]
         for cam, k in zip(cameras, deal(cameras, len(self.lanes)), strict=True):
             detector, verifier = self.lanes[k]
@@ -46,9 +72,42 @@ class CameraSet:
                 cam, detector, gate=motion_gate_for(cam), timer=clock.monotonic, verifier=verifier
             )
             health = CameraHealth(cam.id, cam.offline_after_s, clock.monotonic())
-            self.runtimes.append(CameraRuntime(pipeline, slot, health, 1.0 / cam.detect_fps, k))
-            self.captures.append(CameraCapture(cam.id, site.camera_source(cam), slot, clock))
+            runtime = CameraRuntime(pipeline, slot, health, 1.0 / cam.detect_fps, k)
+            capture = self._capture(site, cam, slot, clock)
+            if capture.policy is not None:
+                runtime.decode_degraded = _degraded_by(capture.policy)
+            self.runtimes.append(runtime)
+            self.captures.append(capture)
         self._clock = clock
+
+    def _capture(
+        self, site: SiteConfig, cam: Camera, slot: LatestFrameSlot, clock: Clock
+    ) -> CameraCapture:
+        source = site.camera_source(cam)
+        if parse_source(source).kind is SourceKind.DEVICE:
+            return CameraCapture(cam.id, source, slot, clock, opener=open_cv_reader)
+        video = site.settings.video
+        policy = DecodePolicy(
+            cam.id, cam.detect_fps, forced=cam.decode, has_substream=cam.substream is not None
+        )
+        ring = None
+        if self._clip_sink is not None and video.clips:
+            ring = PacketRing(
+                cam.id, self._clip_sink, pre_s=video.clip_pre_s, post_s=video.clip_post_s
+            )
+            self.rings[cam.id] = ring
+        opener: Callable[[str], VideoReader] = camera_opener(
+            source, site.substream_source(cam), policy, clock,
+            options=AvOptions(rtsp_transport=video.rtsp_transport), ring=ring,
+            budget=self.budget,
+        )  # fmt: skip
+        return CameraCapture(cam.id, source, slot, clock, opener=opener, policy=policy)
+
+    def request_clip(self, camera_id: str, clip_id: str, at: float) -> bool:
+        """Gather the evidence clip `clip_id` around monotonic time `at`; False when the
+        camera keeps no packets (a capture device, clips off) or has none yet."""
+        ring = self.rings.get(camera_id)
+        return ring is not None and ring.request(clip_id, at)
 
     @property
     def verifier(self) -> Verifier | None:
@@ -60,7 +119,7 @@ class CameraSet:
 
     def rebuilt(self, site: SiteConfig, lanes: Sequence[Lane] | None) -> CameraSet:
         """A fresh set for a new config, keeping the detectors unless the models changed."""
-        return CameraSet(site, self._clock, lanes or self.lanes)
+        return CameraSet(site, self._clock, lanes or self.lanes, clip_sink=self._clip_sink)
 
     def start(self) -> None:
         for capture in self.captures:
@@ -81,6 +140,11 @@ class CameraSet:
     def latest_frame(self, camera_id: str) -> Frame | None:
         runtime = self._runtime(camera_id)
         return runtime.slot.peek() if runtime else None
+
+    def degraded(self, camera_id: str) -> bool:
+        """Judged below its rate, or decoding keyframes only because decoding fell behind."""
+        runtime = self._runtime(camera_id)
+        return runtime.degraded if runtime else False
 
     def capture_stats(self, camera_id: str) -> CaptureStats | None:
         capture = next((c for c in self.captures if c.camera_id == camera_id), None)

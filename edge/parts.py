@@ -75,14 +75,18 @@ def motion_gate_for(camera: Camera) -> MotionGate | None:
     return MotionGate() if camera.gated else None
 
 
-def node_identity(settings: Settings) -> NodeIdentity:
+def node_identity(settings: Settings, *, clips: bool = False) -> NodeIdentity:
+    """`clips`: camera alerts name an evidence clip (the live node with `video.clips` on)."""
     # The contract wants a name to show; an unnamed site shows its id.
     base = (settings.api.public_url or "").rstrip("/")
+    video = settings.video
     return NodeIdentity(
         settings.site.id,
         settings.site.name or settings.site.id,
         settings.node.id,
         evidence_url=base + "/api/alerts/{alert_id}/snapshots/{snapshot_id}.jpg",
+        clip_url=base + "/api/alerts/{alert_id}/clip.mp4" if clips and video.clips else None,
+        clip_seconds=(video.clip_pre_s, video.clip_post_s),
     )
 
 

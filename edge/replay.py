@@ -110,6 +110,7 @@ def replay(
         sample_fps=camera.detect_fps,
         still_seconds=still_seconds,
         epoch=clock.now(),
+        decode=camera.decode,  # keyframes only or every frame, as the live node would
     ):
         clock.set(frame.ts)
         last_ts = frame.ts

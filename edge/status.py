@@ -7,6 +7,7 @@ import json
 
 from edge import __version__
 from edge.alerts.manager import iso
+from edge.video.decoding import DecodeState
 
 STATUS_SCHEMA = "grid-sentinel.status/1"
 CAMERA_SCHEMA = "grid-sentinel.camera_state/1"
@@ -48,19 +49,39 @@ def camera_state_payload(
     fps: float | None,
     frames_dropped: int,
     reconnects: int,
+    degraded: bool = False,
+    decode: dict[str, object] | None = None,
 ) -> bytes:
+    state = "offline" if not online else "degraded" if degraded else "online"
+    extra = {"decode": decode} if decode is not None else {}
     return json.dumps(
         {
             "schema": CAMERA_SCHEMA,
             "camera": camera_id,
-            "state": "online" if online else "offline",
+            "state": state,
             "ts": iso(ts),
             "last_frame_at": iso(last_frame_at) if last_frame_at is not None else None,
             "fps": round(fps, 2) if fps is not None else None,
             "frames_dropped": frames_dropped,
             "reconnects": reconnects,
+            **extra,
         }
     ).encode()
+
+
+def decode_json(state: DecodeState | None) -> dict[str, object] | None:
+    """A camera's decoding for its state message and /api/status."""
+    if state is None:
+        return None
+    interval = state.keyframe_interval_s
+    return {
+        "mode": state.mode.value,
+        "substream": state.substream,
+        "keyframe_interval_s": round(interval, 3) if interval is not None else None,
+        "degraded": state.degraded,
+        "lag_s": round(state.lag_s, 3),
+        "errors": state.decode_errors,
+    }
 
 
 def sensor_state_payload(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edge.alerts.manager import AlertManager
 from edge.clock import Clock
@@ -39,6 +39,11 @@ class CameraRuntime:
     judged: int = 0
     # Start of the current load window: (monotonic time, judged, frames put in the slot).
     window: tuple[float, int, int] | None = None
+    # Judged below its rate (the lane is behind) or decoding only keyframes because decoding
+    # fell behind (`decode_degraded`, from its capture): still judged, and its state says so.
+    behind: bool = False
+    degraded: bool = False
+    decode_degraded: Callable[[], bool] = field(default=lambda: False)
 
     @property
     def stall_s(self) -> float:
@@ -65,7 +70,7 @@ class DetectionWorker:
         idle_wait_s: float = 0.02,
         housekeeping: Sequence[Callable[[], object]] = (),
         housekeeping_every_s: float = 1.0,
-        load_window_s: float = 60.0,
+        load_window_s: float = 20.0,
     ) -> None:
         self._cameras = list(cameras)
         self._manager = manager
@@ -130,7 +135,9 @@ class DetectionWorker:
                 cam.judged += 1
                 self._judge(cam, frame)
                 worked = True
-        offline = cam.health.check(self._clock.monotonic())
+        # Frames reaching the slot prove the camera alive even when this lane is too busy to
+        # judge it in time: a busy camera is degraded, never offline.
+        offline = cam.health.check(self._clock.monotonic(), delivered=cam.slot.last_put_ts)
         if offline:
             self._manager.handle(offline)
             self._notify(cam.camera_id, online=False)
@@ -139,7 +146,8 @@ class DetectionWorker:
 
     def _check_load(self, cam: CameraRuntime, now: float) -> None:
         """Say so when a camera is judged well below its detect_fps although its frames come:
-        the lane is overloaded, and an installer should know before a verdict comes late."""
+        the lane is overloaded, and an installer should know before a verdict comes late. The
+        camera's state turns `degraded` (once, with one log line) until it keeps up again."""
         if cam.window is None:
             cam.window = (now, cam.judged, cam.slot.puts)
             return
@@ -150,14 +158,24 @@ class DetectionWorker:
         cam.window = (now, cam.judged, cam.slot.puts)
         judged = (cam.judged - judged0) / elapsed
         wanted = min(1.0 / cam.period, (cam.slot.puts - puts0) / elapsed)
-        if wanted > 0.0 and judged < 0.9 * wanted:
+        behind = wanted > 0.0 and judged < 0.9 * wanted
+        if behind and not cam.behind:
             self.overload_warnings += 1
             log.warning(
                 "camera %s was judged %.2f times/s over the last %.0f s, not %.2f: this "
-                "detection lane is overloaded (add a lane with models.lanes, lower detect_fps "
-                "or move cameras; docs/benchmarks.md has the measured capacity)",
+                "detection lane is overloaded, the camera is degraded (still judged, less "
+                "often; add a lane with models.lanes, lower detect_fps or move cameras; "
+                "docs/benchmarks.md has the measured capacity)",
                 cam.camera_id, judged, elapsed, wanted,
             )  # fmt: skip
+        elif cam.behind and not behind:
+            log.info("camera %s is judged at its rate again (%.2f times/s)", cam.camera_id, judged)
+        cam.behind = behind
+        degraded = behind or cam.decode_degraded()
+        if degraded != cam.degraded:
+            cam.degraded = degraded
+            if not cam.health.offline:
+                self._notify(cam.camera_id, online=True)  # the state message says degraded
 
     def _judge(self, cam: CameraRuntime, frame: Frame) -> None:
         events: list[AlertEvent] = []

@@ -33,6 +33,9 @@ class NodeIdentity:
     site_name: str
     node_id: str
     evidence_url: str = "/api/alerts/{alert_id}/snapshots/{snapshot_id}.jpg"
+    # The evidence clip of a camera alert (edge.video.clips); None where clips are off.
+    clip_url: str | None = None
+    clip_seconds: tuple[float, float] = (5.0, 5.0)  # before, after the alert
 
 
 def iso(ts: float) -> str:
@@ -62,7 +65,17 @@ def _evidence_json(node: NodeIdentity, r: AlertRecord) -> JsonDict | None:
         "height": ev.height,
         "bytes": ev.bytes,
         "sha256": ev.sha256,
+        **_clip_json(node, r),
     }
+
+
+def _clip_json(node: NodeIdentity, r: AlertRecord) -> JsonDict:
+    """A zone alert's clip: named from the raise on, written `after` seconds later."""
+    if node.clip_url is None or r.zone_id is None:
+        return {}
+    before, after = node.clip_seconds
+    url = node.clip_url.format(alert_id=r.id)
+    return {"clip": {"url": url, "content_type": "video/mp4", "before_s": before, "after_s": after}}
 
 
 def alert_payload(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from edge import __version__
 from edge.alerts.payload import iso
 from edge.api.metrics import Family, counter, gauge
+from edge.status import decode_json
 
 if TYPE_CHECKING:
     from edge.app import Node
@@ -41,6 +42,9 @@ def _cameras(node: Node) -> list[dict[str, Any]]:
             "frames_read": stats.frames_read if stats else 0,
             "frames_dropped": stats.frames_dropped if stats else 0,
             "reconnects": stats.reconnects if stats else 0, "zones": len(cam.zones),
+            "degraded": node.cameras.degraded(cam.id),
+            "decode": decode_json(stats.decode if stats else None),
+            "frames_decoded": stats.decode.frames_decoded if stats and stats.decode else 0,
         })  # fmt: skip
     return out
 
@@ -89,13 +93,33 @@ def _camera_families(node: Node) -> list[Family]:
         "Frames replaced before detection took them (includes frames beyond detect_fps).",
     )
     reconnects = counter("gs_camera_reconnects_total", "Reconnections to the camera.")
+    degraded = gauge(
+        "gs_camera_degraded",
+        "1 while the camera is judged below its detect_fps (decoding or detection behind).",
+    )
+    keyframes = gauge(
+        "gs_camera_keyframes_only", "1 when only keyframes are decoded, 0 for every frame."
+    )
+    interval = gauge(
+        "gs_camera_keyframe_interval_seconds", "Measured seconds between the stream's keyframes."
+    )
+    decoded = counter("gs_camera_frames_decoded_total", "Frames the decoder was given and decoded.")
+    errors = counter("gs_camera_decode_errors_total", "Corrupt or undecodable frames.")
     for cam in _cameras(node):
         fps.add(cam["fps"], camera=cam["id"])
         online.add(cam["online"], camera=cam["id"])
         read.add(cam["frames_read"], camera=cam["id"])
         dropped.add(cam["frames_dropped"], camera=cam["id"])
         reconnects.add(cam["reconnects"], camera=cam["id"])
-    return [fps, online, read, dropped, reconnects]
+        degraded.add(cam["degraded"], camera=cam["id"])
+        dec = cam["decode"]
+        if dec is not None:
+            keyframes.add(dec["mode"] == "keyframes", camera=cam["id"])
+            if dec["keyframe_interval_s"] is not None:
+                interval.add(dec["keyframe_interval_s"], camera=cam["id"])
+            decoded.add(cam["frames_decoded"], camera=cam["id"])
+            errors.add(dec["errors"], camera=cam["id"])
+    return [fps, online, read, dropped, reconnects, degraded, keyframes, interval, decoded, errors]
 
 
 def _pipeline_families(node: Node) -> list[Family]:

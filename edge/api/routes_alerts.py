@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from edge.alerts.store import Actor
 from edge.api.context import ApiContext
-from edge.api.files import check_alert_id, snapshot_file
+from edge.api.files import check_alert_id, inside, snapshot_file
 from edge.api.schemas import ActionBody, ActionResult, AlertList, AlertPayload
+from edge.video.clips import alert_clips_dir
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,10 @@ Action = Literal["ack", "release", "resolve"]
 JPEG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {}}},
     404: {"description": "No such snapshot."},
+}
+MP4: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"video/mp4": {}}},
+    404: {"description": "No clip for this alert (yet)."},
 }
 
 
@@ -91,6 +96,21 @@ def alerts_router(ctx: ApiContext) -> APIRouter:
         """An evidence JPEG of this alert (`evidence.url` in its payload)."""
         path = snapshot_file(ctx.snapshots_dir, snapshot_id, check_alert_id(alert_id))
         return FileResponse(path, media_type="image/jpeg")
+
+    @router.get(
+        "/api/alerts/{alert_id}/clip.mp4",
+        dependencies=read,
+        response_class=FileResponse,
+        responses=MP4,
+    )
+    def alert_clip(alert_id: str) -> FileResponse:
+        """The evidence clip of a camera alert (`evidence.clip.url` in its payload): the
+        camera's stream from about 5 s before the alert to 5 s after, as the camera sent it.
+        404 until it is written, a few seconds after the alert."""
+        path = inside(alert_clips_dir(ctx.storage), f"{check_alert_id(alert_id)}.mp4")
+        if not path.is_file():
+            raise HTTPException(404, "no clip for this alert (yet: it is written after the alert)")
+        return FileResponse(path, media_type="video/mp4")
 
     @router.post("/api/alerts/{alert_id}/{action}", dependencies=[Depends(ctx.auth.write)])
     def act(

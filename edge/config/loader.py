@@ -106,6 +106,14 @@ class SiteConfig:
             return str(self.resolve(camera.source))
         return camera.source
 
+    def substream_source(self, camera: Camera) -> str | None:
+        """The camera's `substream` as it should be opened, or None without one."""
+        if camera.substream is None:
+            return None
+        if is_file_source(camera.substream):
+            return str(self.resolve(camera.substream))
+        return camera.substream
+
 
 def format_path(loc: Loc) -> str:
     out = ""

@@ -360,6 +360,13 @@ class Storage(StrictModel):
     max_outbox_rows: int = Field(
         1_000_000, ge=100, description="Outbox bound; beyond it new alerts are refused loudly."
     )
+    clips_max_mib: int = Field(
+        2048,
+        ge=1,
+        le=10_000_000,
+        description="Evidence clips kept, in MiB; the oldest are deleted beyond it, like the "
+        "snapshots. A 10 s clip of a 3 Mbit/s main stream is about 4 MiB.",
+    )
 
 
 # Defaults per zone kind (DESIGN §4). A field left out of a zone takes its kind's default.
@@ -566,6 +573,19 @@ class Camera(StrictModel):
         description="rtsp:// or http(s):// URL, a video file path (relative to the config "
         "file), or a device index such as '0'.",
     )
+    substream: str | None = Field(
+        None,
+        min_length=1,
+        description="The camera's second, smaller stream (e.g. 640x360), read instead of "
+        "`source` when every frame must be decoded (detect_fps above the keyframe rate, as for "
+        "lifts). Same forms as `source`.",
+    )
+    decode: Literal["auto", "full", "keyframes"] = Field(
+        "auto",
+        description="auto: decode only keyframes when detect_fps is at or below the stream's "
+        "measured keyframe rate (parking: a keyframe every 1-4 s is all a rule needs, at a "
+        "tenth of the CPU), else every frame. full / keyframes force the choice.",
+    )
     enabled: bool = Field(True, description="A disabled camera is not opened.")
     detect_fps: float = Field(
         0.0,
@@ -623,6 +643,31 @@ class Camera(StrictModel):
         return not any(z.kind is ZoneKind.LIFT for z in self.zones)
 
 
+class Video(StrictModel):
+    """How the node reads its cameras (every camera; per-camera choices are on the camera)."""
+
+    decode_threads: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Frames decoded at once across all cameras. Default: the number of CPU "
+        "cores. Each camera's decoder is single-threaded; a camera that falls behind is "
+        "degraded to keyframes (its state says `degraded`).",
+    )
+    rtsp_transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTSP over TCP (interleaved, no lost packets) or UDP."
+    )
+    clips: bool = Field(
+        True,
+        description="Keep an MP4 clip (the stream as sent, not re-encoded) around every camera "
+        "alert, named in the alert's `evidence.clip`.",
+    )
+    clip_pre_s: float = Field(
+        5.0, ge=0.0, le=30.0, description="Seconds of the clip before the alert (from a keyframe)."
+    )
+    clip_post_s: float = Field(5.0, ge=0.0, le=30.0, description="Seconds after the alert.")
+
+
 class Settings(StrictModel):
     site: Site
     node: Node
@@ -631,6 +676,7 @@ class Settings(StrictModel):
     storage: Storage = Field(default_factory=Storage)
     alerts: Alerts = Field(default_factory=Alerts)
     api: Api = Field(default_factory=Api)
+    video: Video = Field(default_factory=Video)
     commands: Commands = Field(
         default_factory=Commands, description="Who the node takes platform commands from."
     )

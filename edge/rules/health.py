@@ -29,7 +29,12 @@ class CameraHealth:
         self._offline_since = None
         return [event]
 
-    def check(self, now: float) -> list[AlertEvent]:
+    def check(self, now: float, delivered: float | None = None) -> list[AlertEvent]:
+        """`delivered`: when the camera last delivered a frame, judged or not yet. A camera
+        whose frames arrive is not offline, however long its detection lane takes to judge it.
+        """
+        if delivered is not None and delivered > self._last_frame:
+            self._last_frame = delivered if self._offline_since is None else self._last_frame
         if self._offline_since is None and now - self._last_frame >= self._offline_after:
             self._offline_since = self._last_frame
             return [self._event(Transition.RAISED, self._last_frame, now)]

@@ -88,7 +88,8 @@ class AvReader:
         self._clock = clock
         self._live = live
         self._realtime = realtime
-        self._ring = ring
+        # Clips remux H.264 as sent; another codec (MJPEG, MPEG-4 part 2 files) has no clip.
+        self._ring = ring if self._ctx.name == "h264" else None
         self._budget = budget
         self._wait = wait
         self._packets: Iterator[av.Packet[Any]] = container.demux(self._stream)
@@ -99,10 +100,11 @@ class AvReader:
         self._bad = 0
         self._bsf: Any = None
         self._stopped = False
+        self._last_pts = 0.0
         self._substream: bool | None = None
         policy.restart()
-        if ring is not None:
-            ring.restart(self._header(), self._rate())
+        if self._ring is not None:
+            self._ring.restart(self._header(), self._rate())
 
     def fps(self) -> float:
         return 0.0  # paced here, by timestamps
@@ -135,8 +137,20 @@ class AvReader:
             if image is not None:
                 return True, image
             if self._stopped:
-                break
+                return False, None
+        self._hold_last_frame()
         return False, None
+
+    def _hold_last_frame(self) -> None:
+        """At the end of a file, show its last frame for one frame period before the loop
+        starts again: a one-picture file (a still) must not be reopened as fast as it can."""
+        if self._live or not self._realtime or self._wait is None or self._pace0 is None:
+            return
+        start, pts0 = self._pace0
+        due = start + (self._last_pts - pts0) + 1.0 / self._rate()
+        delay = due - self._clock.monotonic()
+        if delay > 0.0:
+            self._wait(delay)
 
     def _handle(self, packet: av.Packet[Any]) -> Image | None:
         if packet.size == 0:
@@ -159,6 +173,8 @@ class AvReader:
             # Past the limit even keyframes are skipped until the capture has caught up (fast:
             # skipping decodes nothing); the next one it reaches in time is judged.
             return None
+        if pts is not None:
+            self._last_pts = pts
         if pts is not None and self._pace(now, pts):
             self._stopped = True
             return None
@@ -173,8 +189,9 @@ class AvReader:
     def _set_mode(self, mode: DecodeMode) -> None:
         if mode is self._mode:
             return
-        log.info("camera %s: decoding %s", self._policy.camera_id,
-                 "keyframes only" if mode is DecodeMode.KEYFRAMES else "every frame")  # fmt: skip
+        if self._policy.announce(mode):
+            what = "keyframes only" if mode is DecodeMode.KEYFRAMES else "every frame"
+            log.info("camera %s: decoding %s", self._policy.camera_id, what)
         self._mode = mode
         self._ctx.skip_frame = "NONKEY" if mode is DecodeMode.KEYFRAMES else "DEFAULT"
         self._due = -math.inf

@@ -170,6 +170,11 @@ class CameraCapture:
         self._recent: deque[float] = deque(maxlen=512)
 
     @property
+    def policy(self) -> DecodePolicy | None:
+        """The camera's decoding choice (PyAV readers), None for a capture device."""
+        return self._policy
+
+    @property
     def source_display(self) -> str:
         """The source with credentials masked, for logs and the API."""
         return self._display

@@ -134,6 +134,14 @@ class DecodePolicy:
         self._errors = 0
         self._decoded = 0
         self._substream = False
+        self._announced: DecodeMode | None = None
+
+    def announce(self, mode: DecodeMode) -> bool:
+        """True the first time a mode is used after another (worth a log line); a reconnect or
+        a looping file resuming the same mode is not news."""
+        with self._lock:
+            news, self._announced = mode is not self._announced, mode
+            return news
 
     @property
     def period(self) -> float:

@@ -1,14 +1,15 @@
 """Frames from recorded files, for `edge replay` and tests, stamped with video time.
 
 A replay must reach the same verdicts as live operation, only faster, so every frame carries its
-position in the video (`ts`, seconds from the first frame), never the time it was decoded.
-Replays sample the video (a detector at 2 fps sees what it would see live); frames between
-samples are only `grab()`bed, which skips the colour conversion and copy of `read()` and is what
-makes a replay run many times faster than real time. Seeking would skip decoding as well, but
-FFmpeg seeks to the previous keyframe and decodes forward anyway, and lands imprecisely.
-Decoding runs a frame or two ahead on a helper thread (OpenCV releases the GIL while it decodes), so
-grabbing the frames between two samples overlaps with the consumer's detection instead of adding
-to it; the frames and their order are the same either way.
+position in the video (`ts`, seconds from the first frame), never the time it was decoded, and
+the video is decoded as the live node would decode the camera (`edge.video.decoding`): keyframes
+only when the camera's `detect_fps` is at or below the file's keyframe rate (measured on the
+file's packets, before decoding), else every frame, sampled at `detect_fps` (a detector at 2 fps
+sees what it would see live). Frames between samples are decoded but never converted to BGR,
+which is what makes a replay run many times faster than real time. PyAV (FFmpeg) decodes, as
+live; its BGR pictures are the very pixels OpenCV's capture gave before. Decoding runs a frame
+or two ahead on a helper thread (PyAV releases the GIL while FFmpeg decodes), so it overlaps
+with the consumer's detection; the frames and their order are the same either way.
 """
 
 from __future__ import annotations
@@ -20,13 +21,23 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+import av.error
 import cv2
 import numpy as np
 
 from edge.messages import Frame, Image
+from edge.video.decoding import DecodeMode, KeyframeMeter, choose_mode
 from edge.video.source import VideoSourceError
 
-__all__ = ["IMAGE_EXTENSIONS", "VideoInfo", "VideoSourceError", "iter_file_frames", "probe"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VideoInfo",
+    "VideoSourceError",
+    "iter_file_frames",
+    "keyframe_interval",
+    "probe",
+]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -56,16 +67,31 @@ def probe(path: Path) -> VideoInfo:
         raise VideoSourceError(f"video file not found: {path}")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return _image_info(_read_image(path))
-    cap = cv2.VideoCapture(str(path))
     try:
-        if cap.isOpened():
-            ok, first = cap.read()
-            if ok and first is not None:
-                return _video_info(cap, first.shape[1], first.shape[0])
-    finally:
-        cap.release()
+        with av.open(str(path)) as container:
+            if container.streams.video:
+                return _video_info(container)
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass
     # Some images carry no or an unusual extension; OpenCV's image reader is the last try.
     return _image_info(_read_image(path))
+
+
+def keyframe_interval(path: Path, *, max_packets: int = 3000) -> float | None:
+    """The median interval between the video's keyframes, from its packets (nothing decoded);
+    None with fewer than two keyframes in the first `max_packets`."""
+    meter = KeyframeMeter(keep=15)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for i, packet in enumerate(container.demux(stream)):
+                if i >= max_packets:
+                    break
+                if packet.is_keyframe and packet.pts is not None:
+                    meter.keyframe(float(packet.pts * packet.time_base))
+    except (av.error.FFmpegError, OSError, IndexError):
+        return None
+    return meter.interval_s
 
 
 def iter_file_frames(
@@ -76,6 +102,7 @@ def iter_file_frames(
     still_seconds: float = 5.0,
     epoch: float,
     prefetch: bool = True,
+    decode: str = "auto",
 ) -> Iterator[Frame]:
     """Frames of a video sampled at `sample_fps`, or an image as a still scene of `still_seconds`.
 
@@ -87,7 +114,7 @@ def iter_file_frames(
     The file is checked at call time, so a missing or unreadable file raises `VideoSourceError`
     here rather than at the first `next()`. With `prefetch` (the default) a video is decoded on a
     helper thread, started at the first `next()` and stopped when the iterator is exhausted or
-    closed.
+    closed. `decode` is the camera's setting (auto, full, keyframes), chosen as live.
     """
     if not (math.isfinite(sample_fps) and sample_fps > 0.0):
         raise ValueError(f"sample_fps must be positive, got {sample_fps}")
@@ -98,47 +125,61 @@ def iter_file_frames(
         image = _read_image(path)
         image.flags.writeable = False  # shared by every frame: a drawing on one would show on all
         return _still_frames(image, camera_id, sample_fps, still_seconds, epoch)
-    frames = _video_frames(path, camera_id, sample_fps, info.fps, epoch)
+    mode = choose_mode(sample_fps, keyframe_interval(path), decode)
+    frames = _video_frames(path, camera_id, sample_fps, info.fps, epoch, mode=mode)
     return _prefetched(frames, f"decode-{camera_id}") if prefetch else frames
 
 
 def _video_frames(
-    path: Path, camera_id: str, sample_fps: float, file_fps: float, epoch: float
+    path: Path,
+    camera_id: str,
+    sample_fps: float,
+    file_fps: float,
+    epoch: float,
+    *,
+    mode: DecodeMode,
 ) -> Generator[Frame, None, None]:
     period = 1.0 / sample_fps
     step = 1.0 / file_fps if file_fps > 0.0 else 1.0 / _FALLBACK_FPS
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise VideoSourceError(f"cannot open video file: {path}")
     try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoSourceError(f"cannot open video file: {path}") from exc
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # a replay has the machine to itself
+        keyframes = mode is DecodeMode.KEYFRAMES
+        if keyframes:
+            stream.codec_context.skip_frame = "NONKEY"
         due = 0.0
         index = -1
         origin: float | None = None
         ts = 0.0
-        while cap.grab():
-            index += 1
-            raw = float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
-            if origin is None:
-                origin = raw if math.isfinite(raw) else 0.0
-            else:
-                # Streams without usable timestamps report 0 or repeat: fall back to the frame rate.
-                candidate = raw - origin
-                ts = candidate if math.isfinite(candidate) and candidate > ts else ts + step
-            if ts + _TS_EPS < due:
+        for packet in container.demux(stream):
+            if keyframes and not packet.is_keyframe and packet.size > 0:
+                index += 1  # `seq` stays the frame's index in the file
                 continue
-            ok, image = cap.retrieve()
-            if not ok or image is None:
-                continue
-            yield Frame(
-                camera_id=camera_id,
-                seq=index,
-                ts=ts,
-                wall_ts=epoch + ts,
-                image=np.asarray(image, dtype=np.uint8),
-            )
-            due = (math.floor((ts + _TS_EPS) / period) + 1) * period
+            for frame in packet.decode():
+                index += 1
+                raw = frame.time if frame.time is not None else math.nan
+                if origin is None:
+                    origin = raw if math.isfinite(raw) else 0.0
+                else:
+                    # Streams without usable timestamps report 0 or repeat: use the frame rate.
+                    candidate = raw - origin
+                    ts = candidate if math.isfinite(candidate) and candidate > ts else ts + step
+                if ts + _TS_EPS < due:
+                    continue
+                yield Frame(
+                    camera_id=camera_id,
+                    seq=index,
+                    ts=ts,
+                    wall_ts=epoch + ts,
+                    image=np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8),
+                )
+                due = (math.floor((ts + _TS_EPS) / period) + 1) * period
     finally:
-        cap.release()
+        container.close()
 
 
 def _prefetched(frames: Generator[Frame, None, None], thread_name: str) -> Iterator[Frame]:
@@ -219,16 +260,20 @@ def _image_info(image: Image) -> VideoInfo:
     )
 
 
-def _video_info(cap: cv2.VideoCapture, width: int, height: int) -> VideoInfo:
-    fps = float(cap.get(cv2.CAP_PROP_FPS))
+def _video_info(container: av.container.InputContainer) -> VideoInfo:
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    fps = float(rate) if rate else 0.0
     fps = fps if math.isfinite(fps) and fps > 0.0 else 0.0
-    count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    frames = int(count) if math.isfinite(count) and count > 0 else 0
+    frames = int(stream.frames or 0)
+    if frames <= 0 and stream.duration is not None and stream.time_base and fps > 0.0:
+        frames = round(float(stream.duration * stream.time_base) * fps)
+    ctx = stream.codec_context
     return VideoInfo(
         fps=fps,
         frame_count=frames,
         duration_s=frames / fps if fps > 0.0 else 0.0,
-        width=int(width),
-        height=int(height),
+        width=int(ctx.width),
+        height=int(ctx.height),
         is_image=False,
     )

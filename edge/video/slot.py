@@ -69,6 +69,12 @@ class LatestFrameSlot:
             return self._taken_gap
 
     @property
+    def last_put_ts(self) -> float | None:
+        """`ts` of the newest frame given to the slot (taken or not), None before the first."""
+        with self._cond:
+            return self._last_put_ts
+
+    @property
     def dropped(self) -> int:
         """Frames overwritten before anyone took them."""
         with self._cond:
