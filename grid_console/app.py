@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
+from grid_console.auth.bootstrap import ensure_admin
+from grid_console.auth.service import AuthService
 from grid_console.cases.service import CaseService
 from grid_console.clock import Clock, system_clock
 from grid_console.commands.sender import CommandSender
 from grid_console.db.engine import make_engine
 from grid_console.db.migrate import upgrade
+from grid_console.deadlines.job import DeadlineJob, DeadlineWorker
 from grid_console.ingest.mqtt import ConsoleMqtt, SessionOptions
 from grid_console.ingest.schemas import Validators
 from grid_console.ingest.service import IngestService
 from grid_console.ingest.stats import IngestStats
 from grid_console.ingest.topics import TopicMap
 from grid_console.settings import Settings, read_command_key
+from grid_console.stats.queries import StatsService
 from grid_console.web.app import WebContext, create_app
+from grid_console.web.directory import DirectoryApi
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +32,15 @@ logger = logging.getLogger(__name__)
 class Console:
     """One console replica: ingest, command sender and web app over one database."""
 
-    def __init__(self, settings: Settings, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock = system_clock,
+        announce: Callable[[str], None] = print,
+    ) -> None:
         self.settings = settings
+        self._clock = clock
+        self._announce = announce
         self.engine: Engine = make_engine(settings.database_url())
         self.stats = IngestStats()
         key = read_command_key(settings.command_key_file)
@@ -48,24 +61,42 @@ class Console:
             on_error=self.stats.count_error,
         )
         self.sender = CommandSender(self.engine, self.mqtt, key, clock, owner=settings.client_id)
-        self.cases = CaseService(self.engine)
+        self.cases = CaseService(self.engine, settings.policy)
+        self.auth = AuthService(self.engine)
+        self.deadlines = DeadlineJob(self.engine, settings.policy, owner=settings.client_id)
+        self._deadline_worker = DeadlineWorker(
+            self.deadlines, clock, poll_s=settings.deadline_poll_s
+        )
         self._has_key = key is not None
         self.app: FastAPI = create_app(
             WebContext(
                 cases=self.cases,
+                auth=self.auth,
                 clock=clock,
                 health=self.health,
+                directory=DirectoryApi(self.engine, clock),
                 command_enqueued=self.sender.wake,
+                stats=StatsService(self.engine),
+                cookie_secure=settings.cookie_secure,
+                timezone=settings.policy.dispatch.timezone,
             )
         )
 
     def start(self) -> None:
         revision = upgrade(self.engine)
         logger.info("database %s at revision %s", self.engine.url.render_as_string(), revision)
+        ensure_admin(
+            self.engine,
+            self._clock(),
+            password=self.settings.admin_password,
+            announce=self._announce,
+        )
         self.mqtt.start()
         self.sender.start()
+        self._deadline_worker.start()
 
     def stop(self) -> None:
+        self._deadline_worker.stop()
         self.sender.stop()
         self.mqtt.stop()
         self.engine.dispose()

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from grid_console import admin_cli
+from grid_console.auth.bootstrap import ENV_ADMIN_PASSWORD
 from grid_console.cases.policy import DEFAULT_AUTO_REGISTER, CasePolicy
+from grid_console.clock import system_clock
+from grid_console.config_file import ConfigError, defaults_from, read_config
 from grid_console.db.engine import make_engine
 from grid_console.db.migrate import upgrade
+from grid_console.dispatch.policy import DispatchMode, DispatchPolicy, parse_rules
 from grid_console.ingest.broker import parse_broker_url
 from grid_console.ingest.schemas import SchemaError, default_schemas_dir
 from grid_console.settings import DEFAULT_CLIENT_ID, DEFAULT_DATA_DIR, Settings
@@ -20,17 +27,45 @@ logger = logging.getLogger("grid_console")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    try:
+        args = _parse(parser, argv)
+    except ConfigError as exc:
+        print(f"grid-console: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         if args.command == "migrate":
             return _migrate(args)
-        return _serve(args)
+        if args.command == "serve":
+            return _serve(args)
+        return _directory(args)
     except (ValueError, SchemaError) as exc:
         print(f"grid-console: {exc}", file=sys.stderr)
         return 2
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse once to find --config, then again with the file's values as the defaults, so
+    that the command line still wins."""
+    args = parser.parse_args(argv)
+    config = getattr(args, "config", None)
+    if args.command != "serve" or config is None:
+        return args
+    serve = _subparser(parser, "serve")
+    serve.set_defaults(**defaults_from(serve, read_config(config), config))
+    return parser.parse_args(argv)
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found = action.choices[name]
+            assert isinstance(found, argparse.ArgumentParser)
+            return found
+    raise AssertionError(f"no subcommand {name}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,11 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", parents=[common], help="bring the database to the newest schema")
+    admin_cli.add_parsers(sub, common)
     serve = sub.add_parser("serve", parents=[common], help="ingest alerts and serve the API")
+    serve.add_argument("--config", type=Path, help="read these options from a TOML or YAML file")
     serve.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://HOST:PORT")
     serve.add_argument("--topic-root", default="grid", help="nodes publish under ROOT/SITE/NODE")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
-    serve.add_argument("--port", type=int, default=8090, help="HTTP port")
+    serve.add_argument("--port", type=_port, default=8090, help="HTTP port")
     serve.add_argument("--command-key-file", type=Path, help="key that signs commands to nodes")
     serve.add_argument(
         "--client-id", default=DEFAULT_CLIENT_ID, help="MQTT client id; one per replica"
@@ -61,6 +98,46 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--share-group", help="replicas with one group split the messages")
     serve.add_argument("--session-expiry-s", type=int, default=7 * 24 * 3600)
     serve.add_argument("--schemas-dir", type=Path, default=default_schemas_dir())
+    serve.add_argument(
+        "--join-window-s",
+        type=_positive,
+        default=600.0,
+        help="a re-raised alert of the same zone or sensor joins the open case within this",
+    )
+    serve.add_argument(
+        "--escalate-s",
+        type=_positive,
+        default=300.0,
+        help="from telling the grid head of an overdue case (督办) to telling the grid leader",
+    )
+    serve.add_argument(
+        "--dispatch",
+        action="append",
+        default=[],
+        metavar="KIND=MODE",
+        type=_rule,
+        help="auto-dispatch for a kind: on_duty, all_on_duty or manual (repeatable)",
+    )
+    serve.add_argument(
+        "--dispatch-severity",
+        action="append",
+        default=[],
+        metavar="SEVERITY=MODE",
+        type=_rule,
+        help="auto-dispatch for a severity, when the kind has no rule (repeatable)",
+    )
+    serve.add_argument(
+        "--dispatch-default",
+        choices=[m.value for m in DispatchMode],
+        default=DispatchMode.ON_DUTY.value,
+        help="auto-dispatch when neither kind nor severity has a rule",
+    )
+    serve.add_argument("--timezone", default="Asia/Shanghai", help="the rosters' time zone")
+    serve.add_argument(
+        "--insecure-cookies",
+        action="store_true",
+        help="send session cookies over plain HTTP too (only behind no TLS, for trials)",
+    )
     serve.add_argument(
         "--auto-register",
         default=",".join(sorted(DEFAULT_AUTO_REGISTER)),
@@ -96,6 +173,18 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _directory(args: argparse.Namespace) -> int:
+    settings = Settings(
+        data_dir=args.data_dir, broker=parse_broker_url("mqtt://localhost"), db_url=args.db
+    )
+    engine = make_engine(settings.database_url())
+    try:
+        upgrade(engine)
+        return admin_cli.run(args, engine, system_clock, sys.stdin, print)
+    finally:
+        engine.dispose()
+
+
 def _serve(args: argparse.Namespace) -> int:
     # Only the server needs these; `migrate` starts faster without them.
     import uvicorn  # noqa: PLC0415
@@ -115,6 +204,8 @@ def _serve(args: argparse.Namespace) -> int:
         session_expiry_s=args.session_expiry_s,
         schemas_dir=args.schemas_dir,
         policy=_policy(args),
+        admin_password=os.environ.get(ENV_ADMIN_PASSWORD) or None,
+        cookie_secure=not args.insecure_cookies,
     )
     console = Console(settings)
     console.start()
@@ -145,13 +236,49 @@ def _policy(args: argparse.Namespace) -> CasePolicy:
         args.response_s, base.response_s, base.response_by_kind
     )
     handle_s, handle_by_kind = _deadlines(args.handle_s, base.handle_s, base.handle_by_kind)
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {args.timezone!r} is not a known time zone") from None
+    base_dispatch = DispatchPolicy()
+    dispatch = DispatchPolicy(
+        default=DispatchMode(args.dispatch_default),
+        by_kind={**base_dispatch.by_kind, **parse_rules(args.dispatch, "dispatch")},
+        by_severity={
+            **base_dispatch.by_severity,
+            **parse_rules(args.dispatch_severity, "dispatch-severity"),
+        },
+        timezone=args.timezone,
+    )
     return CasePolicy(
+        join_window_s=args.join_window_s,
+        escalate_s=args.escalate_s,
+        dispatch=dispatch,
         auto_register=kinds,
         response_s=response_s,
         response_by_kind=response_by_kind,
         handle_s=handle_s,
         handle_by_kind=handle_by_kind,
     )
+
+
+def _rule(text: str) -> str:
+    parse_rules([text], "rule")  # refuses a bad one here, where the option is named
+    return text
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError(f"port {value} is not in 1-65535")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def _deadlines(

@@ -29,6 +29,11 @@ class Settings:
     session_expiry_s: int = 7 * 24 * 3600
     schemas_dir: Path = field(default_factory=default_schemas_dir)
     policy: CasePolicy = field(default_factory=CasePolicy)
+    # The first admin's password (GRID_CONSOLE_ADMIN_PASSWORD); None: generate and print it.
+    admin_password: str | None = None
+    # Session cookies only over HTTPS; off only for plain-HTTP test set-ups.
+    cookie_secure: bool = True
+    deadline_poll_s: float = 1.0
 
     def database_url(self) -> str:
         return normalise_url(self.db_url) if self.db_url else default_url(self.data_dir)

@@ -498,6 +498,20 @@ class Zone(StrictModel):
         description="Lift with a verifier: score a frame must reach to count as a hit; default "
         "the verifier file's (0.5). Lower finds more e-bikes and raises more false alarms.",
     )
+    verifier_frames: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description="Lift with a verifier: verified frames one e-bike track needs (its box "
+        "moving on from frame to frame, gaps up to confirm_s) before any of them counts as a "
+        "hit; a one-off verdict elsewhere in the car starts a new track. 1 judges frames alone.",
+    )
+    verifier_rider: bool = Field(
+        False,
+        description="Lift with a verifier: also require a person on or beside the e-bike on "
+        "at least one frame of its track (the rider-and-vehicle pattern). Off by default: an "
+        "e-bike wheeled in with its rider out of view would never alarm.",
+    )
     actions: LiftActions | None = Field(
         None, description="Lift only: actuators driven while the alert is open."
     )

@@ -6,6 +6,11 @@ condition per zone, not one per object: a rider turning the scooter round must n
 With a verifier (`edge.verify`), the pipeline hands the rule the verifier's verdict for the zone
 on each frame (`observe`), and that verdict, not the detector's two-wheeler tracks, decides
 whether the frame is a hit; the alert then carries the verifier's score and crop id.
+Verdicts are judged as a track, not one by one: each verified frame's box either continues the
+current verdict track (it overlaps the last box, or is near it, within confirm_s) or starts a
+new one, and frames count as hits only once their track holds `verifier_frames` of them (and,
+with `verifier_rider`, a person on or beside the e-bike on one of them). A false verdict that
+jumps around the car never builds a track.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ class LiftRule:
         self._objects: tuple[AlertObject, ...] = ()
         self._verdict: Verdict | None = None
         self._evidence: Verdict | None = None
+        self._track_last: tuple[float, Verdict] | None = None
+        self._track_len = 0
+        self._track_rider = False
+        self._track_pending: list[float] = []
 
     def observe(self, verdict: Verdict) -> None:
         """The verifier's verdict for this zone on the coming `update`'s frame."""
@@ -58,6 +67,7 @@ class LiftRule:
             event = self._event(Transition.CLEARED, now)
             self._key = None
             self._hits.clear()
+            self._reset_track()
             return [event]
         if present and now - self._last_sent >= self.zone.update_every_s:
             self._last_sent = now
@@ -70,15 +80,44 @@ class LiftRule:
             return tuple(alert_object(t) for t in self._filter.select(tracks, now))
         if not verdict.is_ebike or verdict.box is None:
             return ()
+        if not self._follow(verdict, now):
+            return ()
         self._evidence = verdict
         obj = AlertObject(Category.TWO_WHEELER, "ebike", round(verdict.score, 3), verdict.box)
         return (obj,)
+
+    def _follow(self, verdict: Verdict, now: float) -> bool:
+        """Add a verified frame to the verdict track; True when the track holds (then its
+        earlier frames, not yet counted, count as hits too, so holding costs no delay)."""
+        last = self._track_last
+        if last is None or now - last[0] > self.zone.confirm_s or not _same(last[1], verdict):
+            self._reset_track()
+        self._track_last = (now, verdict)
+        self._track_len += 1
+        self._track_rider = self._track_rider or verdict.rider
+        holds = self._track_len >= self.zone.verifier_frames
+        if holds and self.zone.verifier_rider:
+            holds = self._track_rider
+        if not holds:
+            self._track_pending.append(now)
+            del self._track_pending[: -self.zone.min_hits - self.zone.verifier_frames]  # bounded
+            return False
+        self._hits.extend(self._track_pending)
+        self._track_pending = []
+        return True
+
+    def _reset_track(self) -> None:
+        self._track_last = None
+        self._track_len = 0
+        self._track_rider = False
+        self._track_pending = []
 
     def resume(self, now: float) -> None:
         """Back from an outage: the absence timer restarts; stale hits must not confirm."""
         if self._key is not None:
             self._last_present = max(self._last_present, now)
         self._hits.clear()
+        self._reset_track()
 
     def _event(self, transition: Transition, now: float) -> AlertEvent:
         assert self._key is not None
@@ -98,3 +137,15 @@ class LiftRule:
                 **(self._evidence.detail() if self._evidence else {}),
             },
         )
+
+
+def _same(a: Verdict, b: Verdict) -> bool:
+    """Whether verdict `b`'s box continues `a`'s: they overlap, or `b` is within one box size
+    of `a` (an e-bike wheeled in moves; a false verdict jumps from one thing to another)."""
+    assert a.box is not None and b.box is not None
+    if a.box.iou(b.box) > 0.1:
+        return True
+    ax, ay = (a.box.x1 + a.box.x2) / 2, (a.box.y1 + a.box.y2) / 2
+    bx, by = (b.box.x1 + b.box.x2) / 2, (b.box.y1 + b.box.y2) / 2
+    size = max(a.box.width, a.box.height, b.box.width, b.box.height)
+    return abs(ax - bx) <= size and abs(ay - by) <= size

@@ -109,6 +109,8 @@ def training_views(
 ) -> list[View]:
     """The item itself, its zoomed crops, their camera-scale views (`scale`: of subframes and
     zoomed crops), and mirror images of all (`mirror`)."""
+    if item.kind is ItemKind.SYNTHETIC:
+        return [View(item)]  # already placed and mirrored at random when it was made
     views = [View(item), *zoomed(item, rng)]
     if scale:
         views += [v for v in map(camera_scale, list(views)) if v is not None]

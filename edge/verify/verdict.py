@@ -12,7 +12,8 @@ class Verdict:
     """`score` is the alarm score (compared with the zone's threshold to give `is_ebike`);
     `box_score` the best candidate's e-bike probability, `frame_score` the whole-car one;
     `label` what the best candidate looks like most; `box` where it is (normalised);
-    `crop_id` names the saved crop of that box when it is an e-bike (for the feedback loop).
+    `crop_id` names the saved crop of that box when it is an e-bike (for the feedback loop);
+    `rider` says a person is on it or beside it (the rider-and-vehicle pattern).
     """
 
     is_ebike: bool
@@ -22,6 +23,7 @@ class Verdict:
     label: str
     box: Box | None = None
     crop_id: str | None = None
+    rider: bool = False
 
     def detail(self) -> dict[str, float | str | bool]:
         """What the alert carries about the verification."""

@@ -6,21 +6,28 @@ updates the case; an older one (seq below the case's latest) is history only and
 the case backwards. `cleared` marks the problem gone but leaves the case open: a person still
 closes it. The node's echoes of our commands (acknowledged, released, resolved) update the
 alert's state on the case.
+
+A newly raised alert of the same kind, camera zone or sensor as an open case whose alert the
+node has cleared, within the join window of that case's last change, joins it (case_alerts)
+instead of opening another: a smoke alarm that clears and re-raises is one fire, not two
+cases. Each alert keeps its own seq.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grid_console.cases.machine import STATE_COLOURS, Action, State
-from grid_console.cases.models import Case, CaseEvent
+from grid_console.cases.machine import STATE_COLOURS, TERMINAL, Action, State
+from grid_console.cases.models import Case, CaseAlert, CaseEvent
 from grid_console.cases.policy import CasePolicy
+from grid_console.deadlines.schedule import move_case_deadlines, schedule_case
+from grid_console.dispatch.auto import auto_dispatch
 from grid_console.ingest.payloads import AlertPayload
 
 SYSTEM = "system"
@@ -31,6 +38,7 @@ _AUDITED_NODE_EVENTS = frozenset({"cleared", "acknowledged", "released", "resolv
 
 class CaseChange(StrEnum):
     OPENED = "opened"
+    JOINED = "joined"
     UPDATED = "updated"
     HISTORY = "history"
 
@@ -49,27 +57,91 @@ def apply_alert_event(
     received_at: datetime,
     policy: CasePolicy,
 ) -> FlowResult:
-    case = _locked_case(session, alert.id)
-    if case is None:
+    found = _locked_case(session, alert.id)
+    if found is None:
+        joined = _join(session, alert, received_at, policy)
+        if joined is not None:
+            return FlowResult(joined.id, CaseChange.JOINED)
         case = _open(session, alert, prefix, received_at, policy)
         if case is not None:
             return FlowResult(case.id, CaseChange.OPENED)
         # Another replica opened it between our look and our insert: update theirs.
-        case = _locked_case(session, alert.id)
-        if case is None:
+        found = _locked_case(session, alert.id)
+        if found is None:
             raise RuntimeError(f"case for alert {alert.id} vanished")
-    if alert.seq <= case.latest_seq:
-        _adopt_earlier_start(case, alert, received_at, policy)
+    case, link = found
+    if alert.seq <= link.latest_seq:
+        if link.alert_id == case.alert_id:
+            _adopt_earlier_start(session, case, alert, received_at, policy)
         return FlowResult(case.id, CaseChange.HISTORY)
+    link.latest_seq = alert.seq
+    if link.alert_id == case.alert_id:
+        case.latest_seq = alert.seq
     _update(session, case, alert, received_at)
     return FlowResult(case.id, CaseChange.UPDATED)
 
 
-def _locked_case(session: Session, alert_id: str) -> Case | None:
+def _locked_case(session: Session, alert_id: str) -> tuple[Case, CaseAlert] | None:
     # FOR UPDATE on PostgreSQL: two replicas applying two events of one alert take turns.
     # SQLite ignores it; its BEGIN IMMEDIATE already lets one writer in at a time.
-    stmt = select(Case).where(Case.alert_id == alert_id).with_for_update()
-    return session.execute(stmt).scalar_one_or_none()
+    stmt = (
+        select(Case, CaseAlert)
+        .join(CaseAlert, CaseAlert.case_id == Case.id)
+        .where(CaseAlert.alert_id == alert_id)
+        .with_for_update()
+    )
+    row = session.execute(stmt).tuples().one_or_none()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _join(
+    session: Session, alert: AlertPayload, received_at: datetime, policy: CasePolicy
+) -> Case | None:
+    """The open case this alert re-raises, now carrying it too; None to open a new case."""
+    if alert.camera is None and alert.sensor is None:
+        return None
+    since = received_at - timedelta(seconds=policy.join_window_s)
+    stmt = (
+        select(Case)
+        .where(
+            Case.site == alert.site,
+            Case.node == alert.node,
+            Case.kind == alert.kind,
+            Case.camera.is_(None) if alert.camera is None else Case.camera == alert.camera,
+            Case.zone.is_(None) if alert.zone is None else Case.zone == alert.zone,
+            Case.sensor.is_(None) if alert.sensor is None else Case.sensor == alert.sensor,
+            Case.state.not_in([s.value for s in TERMINAL]),
+            # Re-raised: the node cleared the earlier alert. Two alerts active at once on one
+            # zone or sensor are two things, and keep two cases.
+            Case.problem_gone.is_(True),
+            Case.updated_at >= since,
+        )
+        .order_by(Case.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    case = session.execute(stmt).scalar_one_or_none()
+    if case is None:
+        return None
+    link = CaseAlert(
+        alert_id=alert.id, case_id=case.id, latest_seq=alert.seq, joined_at=received_at
+    )
+    try:
+        with session.begin_nested():
+            session.add(link)
+            session.flush()
+    except IntegrityError:
+        return None  # another replica linked it just now; the caller finds it
+    state = State(case.state)
+    session.add(
+        _node_event(case, alert, received_at, "alert_joined", from_state=state, to_state=state)
+    )
+    case.severity = alert.severity
+    case.escalated = alert.escalated
+    case.alert_state = alert.state
+    case.problem_gone = alert.state == "cleared"
+    case.updated_at = received_at
+    return case
 
 
 def _open(
@@ -105,15 +177,24 @@ def _open(
         response_due_at=opened_at + policy.response_deadline(alert.kind),
         handle_due_at=opened_at + policy.handle_deadline(alert.kind),
     )
+    # The case and its alert link in one savepoint: a replica that opened the same alert, or
+    # joined it to another case, at the same moment makes both inserts give way together.
     try:
         with session.begin_nested():
             session.add(case)
+            session.flush()
+            session.add(
+                CaseAlert(
+                    alert_id=alert.id, case_id=case.id, latest_seq=alert.seq, joined_at=received_at
+                )
+            )
             session.flush()
     except IntegrityError:
         return None
     session.add(
         _node_event(case, alert, received_at, "open", from_state=None, to_state=State.REPORTED)
     )
+    schedule_case(session, case, received_at)
     if alert.kind in policy.auto_register:
         case.state = State.REGISTERED.value
         case.colour = STATE_COLOURS[State.REGISTERED].value
@@ -130,11 +211,12 @@ def _open(
                 detail={},
             )
         )
+        auto_dispatch(session, case, received_at, policy.dispatch)
     return case
 
 
 def _adopt_earlier_start(
-    case: Case, alert: AlertPayload, received_at: datetime, policy: CasePolicy
+    session: Session, case: Case, alert: AlertPayload, received_at: datetime, policy: CasePolicy
 ) -> None:
     """An older event (a replica applied a later one first) may show the alert started
     earlier than the case thinks: the deadlines count from the earliest, never from later."""
@@ -143,6 +225,7 @@ def _adopt_earlier_start(
         case.opened_at = started
         case.response_due_at = started + policy.response_deadline(case.kind)
         case.handle_due_at = started + policy.handle_deadline(case.kind)
+        move_case_deadlines(session, case)
 
 
 def _update(session: Session, case: Case, alert: AlertPayload, received_at: datetime) -> None:
@@ -153,6 +236,8 @@ def _update(session: Session, case: Case, alert: AlertPayload, received_at: date
     case.updated_at = received_at
     if alert.event == "cleared":
         case.problem_gone = True
+    elif alert.event == "raised":
+        case.problem_gone = False
     if alert.event in _AUDITED_NODE_EVENTS:
         state = State(case.state)
         session.add(

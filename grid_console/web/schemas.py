@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,9 +43,13 @@ class CaseOut(BaseModel):
     handle_due_at: datetime
     accepted_at: datetime | None
     closed_at: datetime | None
+    origin: str = Field(description="node: from an alert; console: a health case of the console")
+    escalation_level: int = Field(description="督办: 0 none, 1 grid head told, 2 grid leader too")
+    deferred_until: datetime | None
+    assignees: list[str] = Field(default_factory=list, description="who it is dispatched to")
 
     @classmethod
-    def of(cls, case: Case, now: datetime) -> CaseOut:
+    def of(cls, case: Case, now: datetime, assignees: list[str] | None = None) -> CaseOut:
         state = State(case.state)
         due = (case.response_due_at, case.handle_due_at)
         return cls(
@@ -78,6 +82,10 @@ class CaseOut(BaseModel):
             handle_due_at=case.handle_due_at,
             accepted_at=case.accepted_at,
             closed_at=case.closed_at,
+            origin=case.origin,
+            escalation_level=case.escalation_level,
+            deferred_until=case.deferred_until,
+            assignees=assignees or [],
         )
 
 
@@ -114,17 +122,53 @@ class CaseList(BaseModel):
 class CaseDetail(BaseModel):
     case: CaseOut
     events: list[CaseEventOut]
+    alert_ids: list[str]
+    photos: list[str]
 
 
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(max_length=32)
-    to: str | None = Field(default=None, min_length=1, max_length=128)
+    to: str | list[str] | None = Field(default=None, description="user name(s) for dispatch")
     note: str | None = Field(default=None, max_length=1000)
+    photos: list[str] = Field(default_factory=list, max_length=20, description="sha256 of photos")
+    due: datetime | date | None = Field(
+        default=None, description="defer: the date (or time) the case comes back"
+    )
+
+    def targets(self) -> list[str]:
+        names = [self.to] if isinstance(self.to, str) else list(self.to or [])
+        for name in names:
+            if not 1 <= len(name) <= 64:
+                raise ValueError("to: each user name is 1 to 64 characters")
+        return names
 
 
 class ActionOut(BaseModel):
     case: CaseOut
     event: CaseEventOut
     command_id: int | None
+    command_ids: list[int]
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginOut(BaseModel):
+    token: str
+    csrf_token: str
+    username: str
+    role: str
+    expires_at: datetime
+
+
+class MeOut(BaseModel):
+    username: str
+    role: str
+    grids: list[str]
+    csrf_token: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,10 +11,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
+from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,6 +31,21 @@ from tests.integration.broker import HOST, MosquittoBroker, free_port
 
 T = TypeVar("T")
 
+ADMIN_PASSWORD = "admin-test-password-1"
+
+
+def login(client: TestClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
+    reply = client.post("/api/login", json={"username": username, "password": password})
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["token"])
+
+
+def api_as(console: Console, username: str = "admin", password: str = ADMIN_PASSWORD) -> TestClient:
+    """A TestClient that sends `username`'s bearer token with every request."""
+    client = TestClient(console.app)
+    client.headers["Authorization"] = f"Bearer {login(client, username, password)}"
+    return client
+
 
 def make_console(
     tmp_path: Path,
@@ -38,6 +56,7 @@ def make_console(
     share_group: str | None = None,
     key_file: Path | None = None,
     data_dir: str = "console",
+    deadline_poll_s: float = 1.0,
 ) -> Console:
     settings = Settings(
         data_dir=tmp_path / data_dir,
@@ -46,8 +65,11 @@ def make_console(
         client_id=client_id,
         share_group=share_group,
         command_key_file=key_file,
+        admin_password=ADMIN_PASSWORD,
+        cookie_secure=False,
+        deadline_poll_s=deadline_poll_s,
     )
-    return Console(settings)
+    return Console(settings, announce=lambda _: None)
 
 
 def started(console: Console) -> Console:
@@ -120,7 +142,9 @@ class ConsoleProcess:
         if key_file is not None:
             args += ["--command-key-file", str(key_file)]
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "GRID_CONSOLE_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self._token: str | None = None
 
     @property
     def base(self) -> str:
@@ -142,15 +166,29 @@ class ConsoleProcess:
         wait_until(ready, timeout, "the console to be ready")
         time.sleep(0.3)  # its subscriptions, sent right after the connect
 
+    def token(self) -> str:
+        if self._token is None:
+            status, reply = self.post(
+                "/api/login", {"username": "admin", "password": ADMIN_PASSWORD}, auth=False
+            )
+            assert status == 200, reply
+            self._token = str(reply["token"])
+        return self._token
+
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.base}{path}", timeout=10) as reply:
+        request = urllib.request.Request(
+            f"{self.base}{path}", headers={"Authorization": f"Bearer {self.token()}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
             return json.load(reply)
 
-    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    def post(self, path: str, body: dict[str, Any], *, auth: bool = True) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
         request = urllib.request.Request(
-            f"{self.base}{path}", data=json.dumps(body).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
-        )  # fmt: skip
+            f"{self.base}{path}", data=json.dumps(body).encode(), method="POST", headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as reply:
                 return reply.status, json.load(reply)
@@ -166,3 +204,32 @@ class ConsoleProcess:
         code = self.proc.wait(30)
         self._log.close()
         return code
+
+
+def seed(
+    console: Console,
+    *,
+    grids: Sequence[tuple[str, str | None]] = (),
+    people: Sequence[tuple[str, str, Sequence[str]]] = (),
+    password: str = "patrol-password-1",
+) -> None:
+    """Grids (id, parent) and people (name, role, grids), each with `password`."""
+    from grid_console.auth.roles import Role  # noqa: PLC0415
+    from grid_console.db.session import transaction  # noqa: PLC0415
+    from grid_console.people.models import Grid  # noqa: PLC0415
+    from grid_console.people.service import add_person  # noqa: PLC0415
+
+    def work(session: Session) -> None:
+        for grid_id, _ in grids:
+            session.add(Grid(id=grid_id, name=f"网格 {grid_id}"))
+        session.flush()
+        for grid_id, parent in grids:
+            if parent:
+                found = session.get(Grid, grid_id)
+                assert found is not None
+                found.parent_id = parent
+        for name, role, theirs in people:
+            add_person(session, username=name, role=Role(role), now=datetime.now(UTC),
+                       password=password, grids=theirs)  # fmt: skip
+
+    transaction(console.engine, work)

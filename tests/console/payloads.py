@@ -39,6 +39,7 @@ def alert(
     severity: str = "critical",
     at: datetime | None = None,
     grid: str | None = "A-05",
+    source: str | None = None,
 ) -> dict[str, Any]:
     now = at or datetime.now(UTC)
     sensor = kind in ("smoke", "gas", "co")
@@ -56,8 +57,9 @@ def alert(
         "grid": grid,
         "location": {"text": "5号楼 2单元 1楼", "building": "5", "floor": "1", "lon": None,
                      "lat": None},
-        "source": {"camera": None if sensor else "lift-3", "zone": None if sensor else "car",
-                   "sensor": "smoke-1" if sensor else None},
+        "source": {"camera": None if sensor else (source or "lift-3"),
+                   "zone": None if sensor else "car",
+                   "sensor": (source or "smoke-1") if sensor else None},
         "started_at": ts(now - timedelta(seconds=5)),
         "updated_at": ts(now),
         "cleared_at": ts(now) if event == "cleared" else None,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +17,15 @@ from grid_console.app import Console
 from grid_console.commands.models import OutboxCommand
 from grid_contract.signing import MemoryNonces, Verifier
 from tests.console.conftest import Backend
-from tests.console.helpers import NodeStandIn, case_of, make_console, started, wait_until
+from tests.console.helpers import (
+    NodeStandIn,
+    api_as,
+    case_of,
+    make_console,
+    seed,
+    started,
+    wait_until,
+)
 from tests.console.payloads import PREFIX, alert, encode, new_alert_id
 from tests.integration.broker import MosquittoBroker, Subscriber
 from tests.schemas import validate
@@ -61,13 +68,15 @@ def verified(key_file: Path, topic: str, body: dict[str, Any]) -> str:
 def test_the_whole_path_and_a_signed_resolve(
     console: Console, broker: MosquittoBroker, commands: Subscriber, key_file: Path
 ) -> None:
+    seed(console, grids=[("A-05", None)], people=[("patrol-7", "patrol", ["A-05"])])
     case_id = open_case(console, broker)
-    api = TestClient(console.app)
-    steps = [("register", None), ("dispatch", "patrol-7"), ("accept", None), ("arrive", None),
-             ("handle", None), ("close", None)]  # fmt: skip
-    for action, to in steps:
-        reply = api.post(f"/api/cases/{case_id}/actions",
-                         json={"action": action, "to": to, "note": f"{action} done"})  # fmt: skip
+    api = api_as(console)
+    patrol = api_as(console, "patrol-7", "patrol-password-1")
+    steps = [(api, "register", None), (api, "dispatch", "patrol-7"), (patrol, "accept", None),
+             (patrol, "arrive", None), (patrol, "handle", None), (api, "close", None)]  # fmt: skip
+    for client, action, to in steps:
+        body = {"action": action, "to": to, "note": f"{action} done"}
+        reply = client.post(f"/api/cases/{case_id}/actions", json=body)
         assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["case"]["state"] == "closed"
@@ -85,14 +94,15 @@ def test_the_whole_path_and_a_signed_resolve(
         ("handle", "on_site", "handled"),
         ("close", "handled", "closed"),
     ]
-    assert all(e["actor"] == "operator" for e in trail if e["source"] == "api")
+    actors = [e["actor"] for e in trail if e["source"] == "api"]
+    assert actors == ["admin", "admin", "patrol-7", "patrol-7", "patrol-7", "admin"]
 
     assert commands.wait_for(lambda m: len(m) == 1, 10), "no resolve command arrived"
     (message,) = commands.messages
     assert message.topic == f"{PREFIX}/cmd/resolve" and not message.retain
     command = json.loads(message.payload)
     validate("command", command)
-    assert verified(key_file, message.topic, command) == "operator"
+    assert verified(key_file, message.topic, command) == "admin"
     assert command["note"] == "close done"
 
 
@@ -100,7 +110,7 @@ def test_invalid_actions_are_refused_and_change_nothing(
     console: Console, broker: MosquittoBroker
 ) -> None:
     case_id = open_case(console, broker)
-    api = TestClient(console.app)
+    api = api_as(console)
     refused = api.post(f"/api/cases/{case_id}/actions", json={"action": "close"})
     assert refused.status_code == 409
     assert "cannot close a case that is reported" in refused.json()["detail"]
@@ -114,7 +124,7 @@ def test_invalid_actions_are_refused_and_change_nothing(
 
     detail = api.get(f"/api/cases/{case_id}").json()
     assert detail["case"]["state"] == "registered"
-    assert [e["action"] for e in detail["events"]] == ["open", "register"]
+    assert [e["action"] for e in detail["events"]] == ["open", "register", "dispatch_none"]
     with Session(console.engine) as session:
         assert session.execute(select(OutboxCommand)).first() is None
 
@@ -126,7 +136,7 @@ def test_a_false_alarm_during_a_broker_outage_is_sent_when_it_returns(
     case = console.cases.get_case(case_id)[0]
     broker.stop()
     wait_until(lambda: not console.mqtt.connected, what="the console to notice")
-    api = TestClient(console.app)
+    api = api_as(console)
     reply = api.post(f"/api/cases/{case_id}/actions",
                      json={"action": "false_alarm", "note": "误报 测试"})  # fmt: skip
     assert reply.status_code == 200
@@ -143,7 +153,7 @@ def test_a_false_alarm_during_a_broker_outage_is_sent_when_it_returns(
     command = json.loads(message.payload)
     assert command["alert_id"] == case.alert_id
     assert command["note"] == "误报 测试"
-    assert verified(key_file, message.topic, command) == "operator"
+    assert verified(key_file, message.topic, command) == "admin"
 
     def marked_sent() -> bool:
         with Session(console.engine) as session:

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from grid_console.snapshots.models import AlertSnapshot, Snapshot
 from tests.console.conftest import Backend
 from tests.console.helpers import (
     NodeStandIn,
+    api_as,
     case_of,
     count_events,
     make_console,
@@ -57,7 +57,7 @@ def test_raised_opens_a_case_and_repeats_apply_once(console: Console, node: Node
     wait_until(lambda: case_of(console, parking), what="the parking case")
     assert count_events(console) == 2
 
-    api = TestClient(console.app)
+    api = api_as(console)
     cases = {c["kind"]: c for c in api.get("/api/cases").json()["cases"]}
     # Smoke is an auto-register kind: registered at once, by the system, and red.
     assert cases["smoke"]["alert_id"] == smoke
@@ -77,11 +77,12 @@ def test_raised_opens_a_case_and_repeats_apply_once(console: Console, node: Node
     assert [(e["action"], e["actor"], e["to_state"]) for e in trail] == [
         ("open", "node:xizhen/gate-1", "reported"),
         ("register", "system", "registered"),
+        ("dispatch_none", "system", "registered"),  # no roster here: nobody to send it to
     ]
     assert api.get("/api/cases", params={"kind": "smoke"}).json()["cases"][0]["alert_id"] == smoke
     assert api.get("/api/cases", params={"state": "closed"}).json()["cases"] == []
     assert api.get("/api/cases", params={"grid": "B-01"}).json()["cases"] == []
-    health = api.get("/healthz").json()
+    health = api.get("/api/health").json()
     assert health["ok"] and health["mqtt"] == "connected" and health["database"] == "ok"
     assert health["ingest"]["outcomes"] == {"applied": 2, "duplicate": 1}
 
@@ -108,7 +109,7 @@ def test_an_older_seq_is_history_and_cleared_keeps_the_case_open(
         actions = session.execute(
             select(CaseEvent.action).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
         ).scalars()
-        assert list(actions) == ["open", "register", "alert_cleared"]
+        assert list(actions) == ["open", "register", "dispatch_none", "alert_cleared"]
     assert console.stats.snapshot()["outcomes"] == {"applied": 2, "history": 1}
 
 

@@ -31,9 +31,11 @@ def test_two_replicas_with_a_share_group_apply_every_event_once(
     node = NodeStandIn(broker)
     try:
         ids = [new_alert_id() for _ in range(ALERTS)]
-        for alert_id in ids:
+        for n, alert_id in enumerate(ids):
             for seq, event in enumerate(EVENTS, start=1):
-                node.publish(f"{PREFIX}/alerts/smoke", encode(alert(alert_id, seq, event)))
+                # One sensor each: a re-raise on the same sensor would join the cleared case.
+                body = alert(alert_id, seq, event, source=f"smoke-{n}")
+                node.publish(f"{PREFIX}/alerts/smoke", encode(body))
         total = ALERTS * len(EVENTS)
         wait_until(lambda: count_events(replicas[0]) == total, 60, f"{total} events")
 

@@ -75,9 +75,10 @@ def test_a_killed_console_loses_and_duplicates_nothing(
     done = threading.Event()
 
     def publish_all() -> None:
-        for alert_id in alerts:
+        for n, alert_id in enumerate(alerts):
             for seq, event in enumerate(("raised", "cleared"), start=1):
-                node.publish(f"{PREFIX}/alerts/smoke", encode(alert(alert_id, seq, event)))
+                body = alert(alert_id, seq, event, source=f"smoke-{n}")  # no joining here
+                node.publish(f"{PREFIX}/alerts/smoke", encode(body))
         done.set()
 
     def applied() -> int:

@@ -479,3 +479,52 @@ def test_context_features_round_trip_and_a_version_2_file_still_loads(tmp_path: 
         np.zeros((1, plain.spec.size), np.float32), [[0.1, 0.5, 0.3, 0.9]], [], []
     )
     assert x.shape == (1, n_box)
+
+
+def _at(box: Box, rider: bool = False, n: int = 0) -> Verdict:
+    return Verdict(True, 0.8, 0.9, 0.7, "ebike", box, f"cam-z1-{n}", rider)
+
+
+LEFT, RIGHT = Box(0.0, 0.5, 0.2, 0.9), Box(0.75, 0.1, 0.95, 0.4)
+
+
+def run_track(rule: LiftRule, verdicts: list[Verdict], step: float = 0.2) -> list[AlertEvent]:
+    events = []
+    for n, v in enumerate(verdicts):
+        rule.observe(v)
+        events += rule.update([], n * step)
+    return events
+
+
+def test_a_verdict_jumping_around_the_car_never_builds_a_track() -> None:
+    jumping = [_at(LEFT if n % 2 else RIGHT, n=n) for n in range(15)]
+    assert run_track(LiftRule("cam", zone("lift", polygon=WHOLE_CAR)), jumping) == []
+    # Judged frame by frame (verifier_frames 1), the same verdicts raise on the third frame.
+    alone = LiftRule("cam", zone("lift", polygon=WHOLE_CAR, verifier_frames=1))
+    (raised,) = run_track(alone, jumping)
+    assert raised.ts == pytest.approx(0.4)
+
+
+def test_a_moving_e_bike_builds_a_track_and_raises_without_extra_delay() -> None:
+    moving = [_at(Box(0.1 + 0.03 * n, 0.5, 0.4 + 0.03 * n, 0.95), n=n) for n in range(6)]
+    rule = LiftRule("cam", zone("lift", polygon=WHOLE_CAR, verifier_frames=3))
+    (raised,) = run_track(rule, moving)
+    assert raised.ts == pytest.approx(0.4)  # the third verified frame, as before tracks
+    # Five frames needed: raised on the fifth, and the first four count as hits too.
+    rule = LiftRule("cam", zone("lift", polygon=WHOLE_CAR, verifier_frames=5, min_hits=3))
+    (raised,) = run_track(rule, moving)
+    assert raised.ts == pytest.approx(0.8) and raised.started == 0.0  # from its first frame
+
+
+def test_the_rider_pattern_when_required() -> None:
+    z = zone("lift", polygon=WHOLE_CAR, verifier_rider=True)
+    assert run_track(LiftRule("cam", z), [_at(BIKE, n=n) for n in range(10)]) == []
+    with_rider = [_at(BIKE, rider=n == 1, n=n) for n in range(10)]
+    (raised,) = run_track(LiftRule("cam", z), with_rider)
+    assert raised.ts == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("value", [0, 51, "three"])
+def test_verifier_frames_is_checked(value: object) -> None:
+    with pytest.raises(ValueError, match="verifier_frames"):
+        zone("lift", polygon=WHOLE_CAR, verifier_frames=value)

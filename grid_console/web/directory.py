@@ -1,0 +1,150 @@
+"""The directory API: grids, people (with their channels) and rosters; import and export.
+
+Reading is for the monitoring centre (admin, operator); changing is for admins. Imports take
+the same CSV or XLSX files as `grid-console grids|people|rosters import`, and a bad file answers
+422 with every problem's row and column, having changed nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, HTTPException, Response, UploadFile
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from grid_console.auth.roles import (
+    READS_DIRECTORY,
+    ROLE_NAMES_ZH,
+    WRITES_DIRECTORY,
+    Role,
+    parse_role,
+)
+from grid_console.auth.service import Principal
+from grid_console.clock import Clock
+from grid_console.db.session import transaction
+from grid_console.people.io import (
+    MAX_FILE_BYTES,
+    FileImportError,
+    Table,
+    apply_rows,
+    export_rows,
+    read_rows,
+    render,
+)
+from grid_console.people.models import Person
+from grid_console.people.service import DirectoryError, add_person, channels_of, grids_of
+from grid_console.web.security import Security
+
+_MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryApi:
+    engine: Engine
+    clock: Clock
+
+    def import_file(self, table: Table, content: bytes, filename: str) -> int:
+        rows = read_rows(table, content, filename)
+        now = self.clock()
+        return transaction(self.engine, lambda s: apply_rows(s, table, rows, now))
+
+    def export(self, table: Table, filename: str) -> bytes:
+        with Session(self.engine) as session:
+            return render(export_rows(session, table), filename, table)
+
+
+class PersonIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
+    role: str
+    password: str | None = Field(default=None, max_length=1024)
+    display_name: str | None = Field(default=None, max_length=128)
+    grids: list[str] = Field(default_factory=list, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) -> None:
+    reader = Depends(security.require(*READS_DIRECTORY))
+    writer = Depends(security.require(*WRITES_DIRECTORY))
+
+    @app.get("/api/people")
+    def people(_: Principal = reader) -> dict[str, list[dict[str, object]]]:
+        with Session(api.engine) as session:
+            found = session.execute(select(Person).order_by(Person.username)).scalars()
+            return {"people": [_person(session, p) for p in found]}
+
+    @app.post("/api/people")
+    def create_person(body: PersonIn, _: Principal = writer) -> dict[str, object]:
+        try:
+            role = parse_role(body.role)
+
+            def work(session: Session) -> dict[str, object]:
+                person = add_person(
+                    session,
+                    username=body.username,
+                    role=role,
+                    now=api.clock(),
+                    display_name=body.display_name,
+                    password=body.password,
+                    grids=body.grids,
+                    phone=body.phone,
+                )
+                return _person(session, person)
+
+            return transaction(api.engine, work)
+        except (DirectoryError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    for table in Table:
+        _table_routes(app, api, table, reader, writer)
+
+
+def _table_routes(app: FastAPI, api: DirectoryApi, table: Table, reader: Any, writer: Any) -> None:
+    @app.post(f"/api/{table.value}/import", name=f"import_{table.value}")
+    async def import_table(
+        file: Annotated[UploadFile, File()], _: Principal = writer
+    ) -> dict[str, object]:
+        content = await file.read(MAX_FILE_BYTES + 1)
+        try:
+            count = api.import_file(table, content, file.filename or "upload.csv")
+        except FileImportError as exc:
+            errors = [
+                {"row": p.row, "column": p.column, "message": p.message} for p in exc.problems
+            ]
+            raise HTTPException(
+                422, {"message": str(exc).splitlines()[0], "errors": errors}
+            ) from None
+        return {"imported": count}
+
+    @app.get(f"/api/{table.value}/export", name=f"export_{table.value}")
+    def export_table(format: str = "csv", _: Principal = reader) -> Response:
+        if format not in _MEDIA:
+            raise HTTPException(422, "format: csv or xlsx")
+        name = f"{table.value}.{format}"
+        return Response(
+            api.export(table, name),
+            media_type=_MEDIA[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+
+def _person(session: Session, person: Person) -> dict[str, object]:
+    return {
+        "username": person.username,
+        "display_name": person.display_name,
+        "role": person.role,
+        "role_zh": ROLE_NAMES_ZH[Role(person.role)],
+        "phone": person.phone,
+        "active": person.active,
+        "can_log_in": person.password_hash is not None,
+        "grids": grids_of(session, person.id),
+        "channels": [
+            {"kind": c.kind, "target": c.target, "has_secret": c.secret is not None}
+            for c in channels_of(session, person.id)
+        ],
+    }
