@@ -5,6 +5,7 @@ resolution, corrupt packets. Whatever the server does, the capture thread never 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from bench.rtsp.bench import RtspBench
 from edge.clock import SystemClock
 from edge.video.av_reader import AvOptions, camera_opener
 from edge.video.capture import CameraCapture
-from edge.video.decoding import DecodeMode, DecodePolicy
+from edge.video.decoding import DecodeBudget, DecodeMode, DecodePolicy
 from edge.video.slot import LatestFrameSlot
 from tests.integration.rtsp import LIFT_SUB, ROAD_MAIN, ROAD_SUB, footage, wait_for
 
@@ -28,7 +29,7 @@ def rtsp(data_dir: Path) -> Iterator[RtspBench]:
     mounts = {
         "road": files["road"], "lift": files["lift"], "main": files["main"],
         "drop": files["road"], "stall": files["road"], "switch": files["road"],
-        "corrupt": files["road"],
+        "corrupt": files["road"], "behind": files["road"],
     }  # fmt: skip
     with RtspBench(mounts) as bench:
         yield bench
@@ -45,6 +46,7 @@ class Camera:
         *,
         substream: str | None = None,
         read_timeout_s: float = 10.0,
+        budget: DecodeBudget | None = None,
     ) -> None:
         clock = SystemClock()
         self.slot = LatestFrameSlot()
@@ -56,6 +58,7 @@ class Camera:
             self.policy,
             clock,
             options=AvOptions(open_timeout_s=5.0, read_timeout_s=read_timeout_s),
+            budget=budget,
         )
         self.capture = CameraCapture(
             mount, url, self.slot, clock, opener=opener, policy=self.policy,
@@ -164,3 +167,21 @@ def test_corrupt_packets_are_survived(rtsp: RtspBench) -> None:
         assert cam.capture.running
         after = cam.frames()
         wait_for(lambda: cam.frames() >= after + 5, 15, "clean frames again")
+
+
+def test_decoding_held_up_degrades_to_keyframes_and_frames_keep_coming(
+    rtsp: RtspBench, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = DecodeBudget(1)
+    caplog.set_level(logging.WARNING, "edge.video.decoding")
+    with Camera(rtsp, "behind", detect_fps=5.0, budget=budget) as cam:
+        wait_for(lambda: cam.frames() >= 3, 15, "frames")
+        assert cam.policy.state.mode is DecodeMode.FULL
+        with budget:  # the node's only decoding slot is taken for 4 s (other cameras)
+            time.sleep(4.0)
+        wait_for(lambda: cam.policy.state.degraded, 10, "the camera degraded")
+        assert cam.policy.state.mode is DecodeMode.KEYFRAMES
+        after = cam.frames()
+        wait_for(lambda: cam.frames() >= after + 2, 15, "keyframes still judged")
+        assert cam.capture.stats.reconnects == 0 and cam.capture.running
+    assert len([r for r in caplog.records if "behind the stream" in r.getMessage()]) == 1
