@@ -172,6 +172,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         broker_url=args.broker,
         duration_s=args.duration,
         workdir=Path(args.workdir).resolve(),
+        console=not args.no_console,
     )
 
 
@@ -237,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--broker", help="use this broker URL instead of an embedded one")
     d.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps its state")
+    d.add_argument(
+        "--no-console",
+        action="store_true",
+        help="do not start the grid console beside the node (it starts when its dependencies "
+        "and mosquitto are installed)",
+    )
     d.set_defaults(func=cmd_demo)
 
     k = sub.add_parser("keygen", help="print a fresh command key (commands.key)")

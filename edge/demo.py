@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.app import Node
 from edge.clock import SystemClock
 from edge.config.loader import ConfigError, load_config
+from edge.demo_console import DemoConsole, LocalMosquitto, console_missing, find_mosquitto
 from edge.mqtt.link import parse_broker_url
 from grid_contract.signing import generate_key
 
@@ -129,6 +130,42 @@ def _subscribe(host: str, port: int, prefix: str, base: str) -> mqtt.Client:
     return client
 
 
+def _broker(
+    broker_url: str | None, workdir: Path
+) -> tuple[str, EmbeddedBroker | LocalMosquitto | None, str | None]:
+    """(URL, the broker the demo started, why the console cannot use it)."""
+    if broker_url is not None:
+        return broker_url, None, None
+    mosquitto = find_mosquitto()
+    if mosquitto is not None:
+        local = LocalMosquitto(mosquitto, workdir)
+        return f"mqtt://127.0.0.1:{local.port}", local, None
+    embedded = EmbeddedBroker(free_port())
+    embedded.start()
+    # The console needs MQTT 5, which amqtt does not speak.
+    why = "no mosquitto to run it on (apt-get install mosquitto)"
+    return f"mqtt://127.0.0.1:{embedded.port}", embedded, why
+
+
+def _console(workdir: Path, broker_url: str, key_file: Path, why: str | None) -> DemoConsole | None:
+    """The grid console beside the node, or None with the reason printed."""
+    why = why or console_missing()
+    centre = None
+    if why is None:
+        try:
+            centre = DemoConsole(workdir, broker_url, key_file)
+        except RuntimeError as exc:
+            why = str(exc)
+    if centre is None:
+        print(f"demo: grid console not started: {why}", flush=True)
+        return None
+    login = centre.login
+    print(f"demo: grid console    {login.url} (监控中心：案件、派遣、巡查员手机页)", flush=True)
+    print(f"demo: console login   {login.username} / {login.password} (patrols zhangwei, lina, "
+          "wangqiang and grid head liufang: the same password)", flush=True)  # fmt: skip
+    return centre
+
+
 def run_demo(
     data_dir: Path,
     *,
@@ -136,17 +173,14 @@ def run_demo(
     broker_url: str | None,
     duration_s: float,
     workdir: Path,
+    console: bool = True,
 ) -> int:
     # amqtt narrates every packet at INFO; the demo's output is the alerts.
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     models = models_dir or (data_dir.parent / "models")
-    embedded = None
-    if broker_url is None:
-        embedded = EmbeddedBroker(free_port())
-        embedded.start()
-        broker_url = f"mqtt://127.0.0.1:{embedded.port}"
     workdir.mkdir(parents=True, exist_ok=True)
+    broker_url, embedded, no_console = _broker(broker_url, workdir)
     # The demo's own command key and API token, made once: the platform side signs with the
     # same key file, and the operator pastes the token into the pages to save and acknowledge.
     key_file, token_file = workdir / "command.key", workdir / "api.token"
@@ -175,6 +209,7 @@ def run_demo(
     print(f"demo: operator page   {base}/operator  (值班页面)", flush=True)
     print(f"demo: installer page  {base}/installer (安装调试页面)", flush=True)
     print(f"demo: API token for changes (paste it into the page): {token}", flush=True)
+    centre = _console(workdir, broker_url, key_file, "--no-console" if not console else no_console)
     print(f"demo: config {config_path}, broker {broker_url}, running {duration_s:g} s", flush=True)
     print(f"demo: platform commands are signed with the key in {key_file}", flush=True)
     node = Node(site, SystemClock())
@@ -183,6 +218,8 @@ def run_demo(
         time.sleep(duration_s)
     finally:
         node.stop()
+        if centre is not None:
+            centre.stop()
         viewer.loop_stop()
         viewer.disconnect()
         if embedded is not None:

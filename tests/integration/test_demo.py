@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -21,14 +22,14 @@ def test_the_demo_prints_its_pages_first_and_raises_alerts(
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge", "--log-level", "WARNING", "demo",
          "--data-dir", str(data_dir), "--models-dir", str(models_dir),
-         "--duration", "40", "--workdir", str(tmp_path / "demo")],
+         "--duration", "90", "--workdir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not any(" RAISED " in line for line in lines) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert any(" RAISED " in line for line in lines), "".join(lines)
@@ -47,6 +48,24 @@ def test_the_demo_prints_its_pages_first_and_raises_alerts(
         assert link is not None, raised
         with urllib.request.urlopen(link.group(1), timeout=10) as jpeg:
             assert jpeg.read(2) == b"\xff\xd8"
+        # The grid console runs beside the node and the alert is a case there (issue 16).
+        console = re.search(r"grid console +(http://\S+/)", lines[3])
+        login = re.search(r"console login +(\w+) / (\S+)", lines[4])
+        assert console is not None and login is not None, lines[3:5]
+        alert_id = re.search(r"id=(\w+)", raised)
+        assert alert_id is not None
+        credentials = {"username": login[1], "password": login[2]}
+        token = httpx.post(console.group(1) + "api/login", json=credentials, timeout=10).json()
+        bearer = {"Authorization": f"Bearer {token['token']}"}
+
+        def case_ids() -> list[str]:
+            cases = httpx.get(console.group(1) + "api/cases", headers=bearer, timeout=10)
+            return [str(c["alert_id"]) for c in cases.json()["cases"]]
+
+        deadline = time.monotonic() + 10
+        while alert_id[1] not in case_ids() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert alert_id[1] in case_ids()
         # The node's key is the demo's own, made once and kept private.
         key = tmp_path / "demo" / "command.key"
         assert key.stat().st_mode & 0o077 == 0 and len(key.read_text().strip()) >= 32
