@@ -21,10 +21,12 @@ from grid_console.ingest.schemas import Validators
 from grid_console.ingest.service import IngestService
 from grid_console.ingest.stats import IngestStats
 from grid_console.ingest.topics import TopicMap
+from grid_console.notify.setup import build_worker
 from grid_console.settings import Settings, read_command_key
 from grid_console.stats.queries import StatsService
 from grid_console.web.app import WebContext, create_app
 from grid_console.web.directory import DirectoryApi
+from grid_console.web.routes_notify import snapshot_router
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class Console:
         self._deadline_worker = DeadlineWorker(
             self.deadlines, clock, poll_s=settings.deadline_poll_s
         )
+        self.notifier = build_worker(self.engine, clock, settings.notify, owner=settings.client_id,
+                                     host=settings.host, port=settings.port)  # fmt: skip
         self._has_key = key is not None
         self.app: FastAPI = create_app(
             WebContext(
@@ -81,6 +85,8 @@ class Console:
                 timezone=settings.policy.dispatch.timezone,
             )
         )
+        # Public, as notification links must be (web/routes_notify.py says why).
+        self.app.include_router(snapshot_router(self.engine))
 
     def start(self) -> None:
         revision = upgrade(self.engine)
@@ -93,10 +99,12 @@ class Console:
         )
         self.mqtt.start()
         self.sender.start()
+        self.notifier.start()
         self._deadline_worker.start()
 
     def stop(self) -> None:
         self._deadline_worker.stop()
+        self.notifier.stop()
         self.sender.stop()
         self.mqtt.stop()
         self.engine.dispose()

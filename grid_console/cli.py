@@ -21,6 +21,7 @@ from grid_console.db.migrate import upgrade
 from grid_console.dispatch.policy import DispatchMode, DispatchPolicy, parse_rules
 from grid_console.ingest.broker import parse_broker_url
 from grid_console.ingest.schemas import SchemaError, default_schemas_dir
+from grid_console.notify import setup as notify_setup
 from grid_console.settings import DEFAULT_CLIENT_ID, DEFAULT_DATA_DIR, Settings
 
 logger = logging.getLogger("grid_console")
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--share-group", help="replicas with one group split the messages")
     serve.add_argument("--session-expiry-s", type=int, default=7 * 24 * 3600)
     serve.add_argument("--schemas-dir", type=Path, default=default_schemas_dir())
+    notify_setup.add_arguments(serve)
     serve.add_argument(
         "--join-window-s",
         type=_positive,
@@ -204,6 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
         session_expiry_s=args.session_expiry_s,
         schemas_dir=args.schemas_dir,
         policy=_policy(args),
+        notify=notify_setup.from_arguments(args),
         admin_password=os.environ.get(ENV_ADMIN_PASSWORD) or None,
         cookie_secure=not args.insecure_cookies,
     )

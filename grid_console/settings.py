@@ -9,6 +9,7 @@ from grid_console.cases.policy import CasePolicy
 from grid_console.db.engine import default_url, normalise_url
 from grid_console.ingest.broker import BrokerAddress
 from grid_console.ingest.schemas import default_schemas_dir
+from grid_console.notify.setup import NotifySettings
 from grid_contract.signing import MIN_KEY_CHARS
 
 DEFAULT_DATA_DIR = Path("var/console")
@@ -29,6 +30,7 @@ class Settings:
     session_expiry_s: int = 7 * 24 * 3600
     schemas_dir: Path = field(default_factory=default_schemas_dir)
     policy: CasePolicy = field(default_factory=CasePolicy)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     # The first admin's password (GRID_CONSOLE_ADMIN_PASSWORD); None: generate and print it.
     admin_password: str | None = None
     # Session cookies only over HTTPS; off only for plain-HTTP test set-ups.
