@@ -8,7 +8,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import capacity, delivery, efficiency, inference, lift_latency, memory, replay_speed
+from bench import (
+    capacity,
+    decode,
+    delivery,
+    efficiency,
+    inference,
+    lift_latency,
+    memory,
+    replay_speed,
+    rtsp_capacity,
+)
 
 ALL: list[tuple[str, Callable[[Sequence[str] | None], int]]] = [
     ("inference", inference.main),
@@ -18,6 +28,8 @@ ALL: list[tuple[str, Callable[[Sequence[str] | None], int]]] = [
     ("replay_speed", replay_speed.main),
     ("delivery", delivery.main),
     ("memory", memory.main),
+    ("decode", decode.main),
+    ("rtsp_capacity", rtsp_capacity.main),
 ]
 
 

@@ -9,10 +9,18 @@ process samples its own RSS (`VmRSS`) every 0.5 s; the figure is the median of t
 with the peak (`VmHWM`) beside it.
 
     .venv/bin/python -m bench.memory [--rounds 3] [--cameras 1 4 8]
+
+With `--rtsp keyframes` (or `full`) the cameras read 1080p H.264 over RTSP from the loopback
+RTSP bench instead (`bench.rtsp`, the time-lapse at 3 Mbit/s, GOP 2 s) as parking cameras at
+0.5 detections/s with that decoding, evidence clips on: what a camera costs on a real node,
+its packet ring (5 s of stream) included.
+
+    .venv/bin/python -m bench.memory --rtsp keyframes --cameras 1 8 16
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -36,6 +44,8 @@ from bench.common import (
     settle,
 )
 from bench.harness import mosquitto, workspace
+from bench.rtsp.bench import RtspBench
+from bench.rtsp.footage import encode, recipes
 from bench.sites import LOT_BAYS, ROAD_LANES, camera, parking_zone, write_site
 
 KEY = "memory"
@@ -74,11 +84,24 @@ def child(config: Path, warmup: float, sample: float) -> dict[str, Any]:
     }
 
 
-def site_for(work: Path, n: int, broker_url: str, model: str, lanes: int = 1) -> Path:
+def site_for(  # noqa: PLR0917
+    work: Path,
+    n: int,
+    broker_url: str,
+    model: str,
+    lanes: int = 1,
+    rtsp: tuple[str, str] | None = None,
+) -> Path:
+    """`rtsp`: (URL, decode mode) every camera reads, else the shared clips as files."""
     cams = []
     for i in range(n):
         rel, polygon = (LOT_CLIP, LOT_BAYS) if i % 2 == 0 else (ROAD_CLIP, ROAD_LANES)
         zone = parking_zone(polygon, scale=40.0)
+        if rtsp is not None:
+            spec = camera(f"cam{i}", rtsp[0], [zone], detect_fps=0.5)
+            spec["decode"] = rtsp[1]
+            cams.append(spec)
+            continue
         cams.append(camera(f"cam{i}", str(data_dir() / rel), [zone], detect_fps=2.0))
     site = write_site(work / f"n{n}", cams, model=model, broker_url=broker_url, lanes=lanes)
     return site.path
@@ -105,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=20.0)
     p.add_argument("--sample", type=float, default=10.0)
     p.add_argument("--lanes", type=int, default=1, help="models.lanes of the measured node")
+    p.add_argument("--rtsp", choices=["full", "keyframes"], help="cameras over RTSP, this decoding")
     p.add_argument("--child", help=argparse_hidden())
     args = p.parse_args(argv)
     if args.child:
@@ -116,10 +140,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     key, title = KEY, "memory (RSS)"
     if args.lanes > 1:
         key, title = f"{KEY}_lanes{args.lanes}", f"{title}, {args.lanes} detection lanes"
+    if args.rtsp:
+        key, title = f"{key}_rtsp_{args.rtsp}", f"{title}, 1080p RTSP cameras, {args.rtsp} decoding"
     report = Report(key, title, command_line("bench.memory", argv or []))
     results: dict[int, list[dict[str, Any]]] = {n: [] for n in args.cameras}
-    with workspace("bench-mem-") as work, mosquitto(work) as broker:
-        configs = {n: site_for(work, n, broker.url, args.model, args.lanes) for n in args.cameras}
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(workspace("bench-mem-"))
+        broker = stack.enter_context(mosquitto(work))
+        rtsp = None
+        if args.rtsp:
+            lot = encode(recipes()["lot-1920x1080-g50-3000k"])
+            bench = stack.enter_context(RtspBench({"lot": lot}))
+            rtsp = (bench.url("lot"), args.rtsp)
+        configs = {
+            n: site_for(work, n, broker.url, args.model, args.lanes, rtsp) for n in args.cameras
+        }
         for _ in range(args.rounds):
             for n in args.cameras:
                 settle(args)

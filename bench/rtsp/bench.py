@@ -152,6 +152,13 @@ class RtspBench:
             raise RtspBenchError(f"{line!r}: {answer}")
         return answer[2:].strip()
 
+    @property
+    def pid(self) -> int:
+        """The server process (for its CPU time)."""
+        if self._proc is None:
+            raise RtspBenchError("the RTSP bench is not running")
+        return self._proc.pid
+
     def url(self, name: str, *, host: str = "127.0.0.1") -> str:
         if name not in self.mounts:
             raise KeyError(f"no mount {name!r} (have {', '.join(self.mounts)})")

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from bench import capacity, delivery, efficiency, inference, lift_latency, memory, replay_speed
+from bench import (
+    capacity,
+    decode,
+    delivery,
+    efficiency,
+    inference,
+    lift_latency,
+    memory,
+    replay_speed,
+    rtsp_capacity,
+)
 from tests.integration.broker import find_mosquitto
 
 pytestmark = pytest.mark.integration
@@ -25,6 +35,8 @@ BENCHMARKS: list[tuple[str, Callable[[Sequence[str] | None], int]]] = [
     ("replay_speed", replay_speed.main),
     ("delivery", delivery.main),
     ("memory", memory.main),
+    ("decode", decode.main),
+    ("rtsp_capacity", rtsp_capacity.main),
 ]
 
 
