@@ -12,6 +12,7 @@ from grid_console.nodes.models import Device, Node
 from grid_console.notify.models import Delivery, DeliveryAttempt
 from grid_console.people.models import Grid, Person, PersonChannel, PersonGrid, Shift, Site
 from grid_console.snapshots.models import AlertSnapshot, Snapshot
+from grid_console.stats import models as stats_models  # noqa: F401  (indexes)
 
 metadata = Base.metadata
 

@@ -26,10 +26,22 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, case, distinct, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    case,
+    distinct,
+    exists,
+    func,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.orm import Session, aliased
 
-from grid_console.cases.machine import AWAITING_HANDLING, AWAITING_RESPONSE
+from grid_console.cases.machine import AWAITING_HANDLING, AWAITING_RESPONSE, TERMINAL, State
 from grid_console.cases.models import Case, CaseEvent
 from grid_console.stats.figures import Figures
 from grid_console.stats.period import Period
@@ -116,19 +128,47 @@ class _Queries:
         )
         waiting_response = [s.value for s in AWAITING_RESPONSE]
         waiting_handling = [s.value for s in AWAITING_HANDLING]
-        return select(Case.grid, Case.kind, func.count(Case.id)).where(
-            Case.opened_at < self.as_of,
-            or_(
-                and_(state_then.in_(waiting_response), Case.response_due_at <= self.as_of),
-                and_(state_then.in_(waiting_handling), Case.handle_due_at <= self.as_of),
-            ),
+        open_states = [s.value for s in State if s not in TERMINAL]
+        # The candidates come from two indexes, not from a scan of every case: a case that was
+        # open at as_of is open now, or was closed after as_of (closing sets closed_at, and a
+        # reopen clears it until the next close). Only they get the state lookup.
+        candidates = union(
+            select(Case.id).where(Case.state.in_(open_states)),
+            select(Case.id).where(Case.closed_at >= self.as_of, Case.opened_at < self.as_of),
+        ).subquery()
+        return (
+            select(Case.grid, Case.kind, func.count(Case.id))
+            .select_from(candidates)
+            .join(Case, Case.id == candidates.c.id)
+            .where(
+                Case.opened_at < self.as_of,
+                or_(Case.response_due_at <= self.as_of, Case.handle_due_at <= self.as_of),
+                or_(
+                    and_(state_then.in_(waiting_response), Case.response_due_at <= self.as_of),
+                    and_(state_then.in_(waiting_handling), Case.handle_due_at <= self.as_of),
+                ),
+            )
         )
 
     def _first(self, action: str) -> Any:
+        """(case_id, at) of each case's first `action` row, for the cases where it is in P.
+
+        Written as "a row in P with no earlier row of the action" rather than MIN(at) over the
+        whole trail: the index on (action, at) finds the period's rows, the one on (case_id,
+        at) answers "earlier?", and a year of history is not scanned for one week's figures.
+        """
+        earlier = aliased(CaseEvent)
+        no_earlier = ~exists().where(
+            earlier.case_id == CaseEvent.case_id,
+            earlier.action == action,
+            or_(
+                earlier.at < CaseEvent.at,
+                and_(earlier.at == CaseEvent.at, earlier.id < CaseEvent.id),
+            ),
+        )
         return (
-            select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
-            .where(CaseEvent.action == action)
-            .group_by(CaseEvent.case_id)
+            select(CaseEvent.case_id, CaseEvent.at)
+            .where(CaseEvent.action == action, self._in_period(CaseEvent.at), no_earlier)
             .subquery()
         )
 
@@ -137,17 +177,13 @@ class _Queries:
         on_time = func.sum(case((first.c.at <= Case.handle_due_at, 1), else_=0))
         late = func.sum(case((first.c.at > Case.handle_due_at, 1), else_=0))
         return self._scoped(
-            select(Case.grid, Case.kind, on_time, late)
-            .join(first, first.c.case_id == Case.id)
-            .where(self._in_period(first.c.at))
+            select(Case.grid, Case.kind, on_time, late).join(first, first.c.case_id == Case.id)
         )
 
     def first_times(self, action: str) -> Select[Any]:
         first = self._first(action)
-        stmt = (
-            select(Case.grid, Case.kind, Case.opened_at, first.c.at)
-            .join(first, first.c.case_id == Case.id)
-            .where(self._in_period(first.c.at))
+        stmt = select(Case.grid, Case.kind, Case.opened_at, first.c.at).join(
+            first, first.c.case_id == Case.id
         )
         if self.grid is not None:
             stmt = stmt.where(Case.grid == self.grid)

@@ -1,4 +1,5 @@
-"""Notifications: deliveries owed to people on their channels, and every attempt at sending
+"""Notifications: deliveries owed to people on their channels, and every attempt at sending;
+indexes for the weekly figures
 
 Revision ID: 0003
 Revises: 0002
@@ -74,8 +75,22 @@ def upgrade() -> None:
     with op.batch_alter_table("notify_attempts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_notify_attempts_delivery_id"), ["delivery_id"])
 
+    # The weekly figures (grid_console/stats/models.py says which query uses which).
+    with op.batch_alter_table("case_events", schema=None) as batch_op:
+        batch_op.create_index("ix_case_events_action_at", ["action", "at"])
+        batch_op.create_index("ix_case_events_case_id_at", ["case_id", "at"])
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index("ix_cases_opened_at", ["opened_at"])
+        batch_op.create_index("ix_cases_closed_at_opened_at", ["closed_at", "opened_at"])
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_closed_at_opened_at")
+        batch_op.drop_index("ix_cases_opened_at")
+    with op.batch_alter_table("case_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_case_events_case_id_at")
+        batch_op.drop_index("ix_case_events_action_at")
     with op.batch_alter_table("notify_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notify_attempts_delivery_id"))
     op.drop_table("notify_attempts")
