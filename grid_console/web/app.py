@@ -34,6 +34,7 @@ from grid_console.cases.service import (
 from grid_console.clock import Clock
 from grid_console.stats.queries import StatsService
 from grid_console.web.directory import DirectoryApi, add_directory_routes
+from grid_console.web.pages import pages_router
 from grid_console.web.routes_stats import stats_router
 from grid_console.web.schemas import (
     ActionIn,
@@ -139,6 +140,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         )
 
     _case_routes(app, ctx, anyone)
+    app.include_router(pages_router(ctx.cases, security))
     if ctx.directory is not None:
         add_directory_routes(app, ctx.directory, security)
     if ctx.stats is not None:

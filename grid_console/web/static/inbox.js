@@ -1,0 +1,280 @@
+// The monitoring centre: every case of every node, filtered; a case's snapshot with its objects,
+// its timeline and audit trail, and the one-click actions; node and camera health. Polled.
+"use strict";
+
+const POLL_MS = 3000;
+const STATES = ["reported", "registered", "dispatched", "accepted", "on_site", "handled",
+  "closed", "false_alarm", "returned", "deferred"];
+// The buttons each state offers; the server checks the role and the state machine again.
+const ACTIONS = {
+  reported: ["register", "false_alarm"],
+  registered: ["dispatch", "false_alarm", "defer"],
+  returned: ["dispatch", "false_alarm", "defer"],
+  dispatched: ["dispatch", "false_alarm", "defer"],
+  accepted: ["false_alarm"],
+  on_site: ["false_alarm"],
+  handled: ["close", "return"],
+  closed: ["reopen"],
+  false_alarm: ["reopen"],
+  deferred: ["false_alarm", "reopen"],
+};
+const NEEDS_NOTE = ["return", "defer", "reopen"];
+const CENTRE_ROLES = ["admin", "operator"];
+
+const view = { me: null, cases: [], current: null, detail: null, listSig: "", detailSig: "",
+  kinds: new Set(), grids: new Set(), people: new Map() };
+
+function filters() {
+  const value = (id) => document.getElementById(id).value;
+  return { grid: value("f-grid"), kind: value("f-kind"), colour: value("f-colour"),
+    state: value("f-state"), since: Number(value("f-time") || 0) };
+}
+
+function setOptions(select, values, labelOf) {
+  const chosen = select.value;
+  const known = new Set([...select.options].map((o) => o.value));
+  for (const v of [...values].sort()) {
+    if (!known.has(v)) select.append(el("option", { value: v, "data-code": v }, labelOf(v)));
+  }
+  for (const option of select.options) {
+    if (option.dataset.code) option.textContent = labelOf(option.dataset.code);
+  }
+  select.value = chosen;
+}
+
+function caseRow(c) {
+  return el("tr", {
+    class: "case" + (c.id === view.current ? " current" : ""), "data-case": c.id,
+    "data-state": c.state, onclick: () => openCase(c.id),
+  },
+  el("td", {}, colourMark(c.colour)),
+  el("td", {}, word("kind", c.kind), c.overdue ? el("span", { class: "tag warn" }, t("case.overdue")) : null),
+  el("td", {}, c.grid || "—"),
+  el("td", {}, placeOf(c)),
+  el("td", {}, word("state", c.state)),
+  el("td", {}, fmtTime(c.opened_at)));
+}
+
+function renderList() {
+  const f = filters();
+  const cutoff = f.since ? Date.now() - f.since * 1000 : 0;
+  const shown = view.cases.filter((c) => !cutoff || new Date(c.opened_at).getTime() >= cutoff);
+  const sig = CONSOLE.lang + view.current + JSON.stringify(shown);
+  if (sig === view.listSig) return;
+  view.listSig = sig;
+  document.getElementById("count").textContent = `${shown.length} ${t("inbox.count")}`;
+  const body = document.getElementById("cases");
+  body.replaceChildren(...(shown.length ? shown.map(caseRow)
+    : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, t("case.none")))]));
+}
+
+async function refreshList() {
+  const f = filters();
+  const query = new URLSearchParams({ limit: "500" });
+  for (const name of ["grid", "kind", "colour", "state"]) if (f[name]) query.set(name, f[name]);
+  const reply = await api("GET", "/api/cases?" + query);
+  view.cases = reply.cases;
+  for (const c of reply.cases) {
+    view.kinds.add(c.kind);
+    if (c.grid) view.grids.add(c.grid);
+  }
+  for (const g of view.me.grids || []) view.grids.add(g);
+  setOptions(document.getElementById("f-kind"), view.kinds, (k) => word("kind", k));
+  setOptions(document.getElementById("f-grid"), view.grids, (g) => g);
+  renderList();
+}
+
+function snapshot(detail, evidence) {
+  if (!evidence.snapshots.length) return el("p", { class: "muted" }, t("case.noSnapshot"));
+  const sha = evidence.snapshots[evidence.snapshots.length - 1];
+  const boxes = evidence.objects.map((o) => {
+    const [x1, y1, x2, y2] = o.box;
+    const style = `left:${x1 * 100}%;top:${y1 * 100}%;width:${(x2 - x1) * 100}%;height:${(y2 - y1) * 100}%`;
+    return el("div", { class: "box", style, "data-object": o.class },
+      el("span", {}, `${word("cat", o.category)} ${Math.round(o.confidence * 100)}%`));
+  });
+  return el("div", { class: "shot" },
+    el("img", { src: `/api/snapshots/${sha}`, alt: t("case.snapshot"), id: "snapshot" }), boxes);
+}
+
+// A person's note is shown as written; the console's own notes only where they are worded for
+// people ("中文 / English"), not its internal reason codes.
+function noteOf(e) {
+  if (!e.note) return "";
+  if (e.source === "api") return e.note;
+  return /[\u4e00-\u9fff]/.test(e.note) ? serverText(e.note) : "";
+}
+
+function timeline(events) {
+  return el("ol", { class: "timeline", id: "timeline" }, events.map((e) => el("li", { "data-action": e.action },
+    el("span", { class: "when" }, fmtTime(e.at)),
+    el("strong", {}, word("action", e.action)), " ",
+    e.from_state && e.from_state !== e.to_state
+      ? `${word("state", e.from_state)} → ${word("state", e.to_state)} ` : "",
+    el("span", { class: "muted" }, `${t("case.by")} ${e.actor}`),
+    noteOf(e) ? el("div", { class: "small" }, noteOf(e)) : null)));
+}
+
+async function peopleFor(grid) {
+  const key = grid || "";
+  if (!view.people.has(key)) {
+    const query = grid ? "?grid=" + encodeURIComponent(grid) : "";
+    view.people.set(key, (await api("GET", "/api/pages/assignable" + query)).people);
+  }
+  return view.people.get(key);
+}
+
+async function act(c, action) {
+  const status = document.getElementById("act-error");
+  const note = document.getElementById("act-note").value.trim();
+  status.textContent = "";
+  const body = { action };
+  if (note) body.note = note;
+  if (NEEDS_NOTE.includes(action) && !note) { status.textContent = t("err.needNote"); return; }
+  if (action === "dispatch") {
+    const to = document.getElementById("act-to").value;
+    if (!to) { status.textContent = t("err.needPerson"); return; }
+    body.to = to;
+  }
+  if (action === "defer") {
+    const due = new Date(Date.now() + 86400000);
+    body.due = due.toISOString().slice(0, 10);
+  }
+  try {
+    await api("POST", `/api/cases/${c.id}/actions`, body);
+    document.getElementById("act-note").value = "";
+    document.getElementById("act-done").textContent = t("action.done") + t("action." + action);
+    view.detailSig = "";
+    await Promise.all([refreshList(), refreshDetail()]);
+  } catch (e) {
+    status.textContent = errorText(e);
+  }
+}
+
+async function renderDetail() {
+  const root = document.getElementById("detail");
+  const d = view.detail;
+  if (!d) return;
+  const sig = CONSOLE.lang + JSON.stringify(d);
+  if (sig === view.detailSig) return;
+  // Keep what the operator is writing across a live redraw.
+  const typing = document.getElementById("act-note");
+  const kept = typing ? typing.value : "";
+  const chosen = document.getElementById("act-to") ? document.getElementById("act-to").value : "";
+  view.detailSig = sig;
+  const c = d.case;
+  const actions = ACTIONS[c.state] || [];
+  let picker = null;
+  if (actions.includes("dispatch")) {
+    const people = await peopleFor(c.grid).catch(() => []);
+    picker = el("select", { id: "act-to" }, el("option", { value: "" }, t("case.pick")),
+      people.map((p) => el("option", { value: p.username },
+        `${p.name || p.username} (${p.username}) · ${word("role", p.role)}`)));
+    picker.value = chosen;
+  }
+  const buttons = actions.map((action) => el("button", {
+    type: "button", "data-action": action,
+    class: ["register", "dispatch", "close"].includes(action) ? "primary" : action === "false_alarm" ? "danger" : null,
+    onclick: () => act(c, action),
+  }, t("action." + action)));
+  const tags = [];
+  if (c.overdue) tags.push(el("span", { class: "tag warn" }, t("case.overdue")));
+  if (c.problem_gone) tags.push(el("span", { class: "tag" }, t("case.gone")));
+  if (c.escalation_level) tags.push(el("span", { class: "tag warn" }, t("case.escalated")));
+  root.replaceChildren(
+    el("h2", {}, colourMark(c.colour), ` ${t("case")} #${c.id} · ${word("kind", c.kind)} · `,
+      el("span", { id: "detail-state", "data-state": c.state }, word("state", c.state)), tags),
+    el("dl", {},
+      el("dt", {}, t("case.grid")), el("dd", {}, c.grid || "—"),
+      el("dt", {}, t("case.place")), el("dd", {}, placeOf(c)),
+      el("dt", {}, t("case.source")), el("dd", {}, sourceOf(c)),
+      el("dt", {}, t("case.opened")), el("dd", {}, fmtTime(c.opened_at)),
+      el("dt", {}, t("case.due")), el("dd", {}, fmtTime(c.response_due_at)),
+      el("dt", {}, t("case.handleDue")), el("dd", {}, fmtTime(c.handle_due_at)),
+      el("dt", {}, t("case.assignees")), el("dd", {}, c.assignees.join("、") || "—")),
+    el("div", { class: "actions" }, picker, buttons),
+    actions.length ? el("textarea", { id: "act-note", maxlength: "1000",
+      placeholder: t("case.notePlaceholder") }) : el("textarea", { id: "act-note", hidden: true }),
+    el("p", { class: "error", id: "act-error", role: "alert" }),
+    el("p", { class: "notice", id: "act-done", role: "status" }),
+    el("h3", {}, t("case.snapshot")), snapshot(d, d.evidence),
+    d.photos.length ? el("h3", {}, t("case.photos")) : null,
+    el("div", { class: "photos" }, d.photos.map((sha) =>
+      el("img", { src: `/api/cases/${c.id}/photos/${sha}`, alt: t("case.photos"), "data-photo": sha }))),
+    el("h3", {}, t("case.timeline")), timeline(d.events));
+  document.getElementById("act-note").value = kept;
+}
+
+async function refreshDetail() {
+  if (view.current === null) return;
+  const id = view.current;
+  const [detail, evidence] = await Promise.all([
+    api("GET", `/api/cases/${id}`), api("GET", `/api/pages/cases/${id}/evidence`)]);
+  if (id !== view.current) return;
+  view.detail = { ...detail, evidence };
+  await renderDetail();
+}
+
+async function openCase(id) {
+  view.current = id;
+  view.detailSig = "";
+  history.replaceState(null, "", `/cases/${id}`);
+  view.listSig = "";
+  renderList();
+  try {
+    await refreshDetail();
+  } catch (e) {
+    document.getElementById("detail").replaceChildren(el("p", { class: "error" }, errorText(e)));
+  }
+}
+
+async function refreshHealth() {
+  if (!CENTRE_ROLES.includes(view.me.role)) return;
+  const h = await api("GET", "/api/pages/health");
+  const section = document.getElementById("health");
+  section.hidden = false;
+  const body = document.getElementById("health-body");
+  if (!h.nodes.length && !h.devices.length) {
+    body.replaceChildren(el("p", { class: "muted" }, t("health.none")));
+    return;
+  }
+  const stateWord = (s) => t("health." + s, s);
+  body.replaceChildren(
+    el("ul", {}, h.nodes.map((n) => el("li", { class: n.status, "data-node": n.node },
+      `${n.site_name || n.site} / ${n.node} · ${stateWord(n.status)}`))),
+    el("ul", {}, h.devices.map((d) => el("li", { class: d.state, "data-device": d.id },
+      `${t("health." + d.kind, d.kind)} ${d.node}/${d.id} · ${stateWord(d.state)}`))));
+}
+
+async function tick() {
+  await refreshList();
+  await refreshDetail();
+  await refreshHealth();
+}
+
+async function main() {
+  applyI18n();
+  const stateSelect = document.getElementById("f-state");
+  for (const s of STATES) stateSelect.append(el("option", { value: s, "data-code": s }, word("state", s)));
+  let live = { now: () => {} };
+  setupLanguage(() => {
+    view.listSig = ""; view.detailSig = "";
+    setOptions(stateSelect, STATES, (s) => word("state", s));
+    live.now();
+  });
+  document.getElementById("logout").addEventListener("click", logout);
+  for (const id of ["f-grid", "f-kind", "f-colour", "f-state", "f-time"]) {
+    document.getElementById(id).addEventListener("change", () => { view.listSig = ""; live.now(); });
+  }
+  try {
+    view.me = await api("GET", "/api/me");
+  } catch (e) {
+    return;
+  }
+  document.getElementById("who").textContent = view.me.username;
+  const match = location.pathname.match(/^\/cases\/(\d+)$/);
+  if (match) view.current = Number(match[1]);
+  live = poll(tick, POLL_MS, document.getElementById("live"));
+}
+
+main();

@@ -1,0 +1,184 @@
+// The patrol's phone page: the open cases of my grids, mine first, red before yellow; accept,
+// navigate, arrived, a photo from the camera, handled with a note, return with a reason, false
+// alarm. Polled every few seconds; a task being written in is never redrawn under the thumb.
+"use strict";
+
+const POLL_MS = 4000;
+const HIDDEN_STATES = ["closed", "false_alarm", "deferred"];
+// What a patrol can do in each state; the server's role table has the last word.
+const BUTTONS = {
+  reported: ["false_alarm"],
+  registered: ["false_alarm"],
+  returned: ["false_alarm"],
+  dispatched: ["accept", "return", "false_alarm"],
+  accepted: ["arrive", "handle", "return", "false_alarm"],
+  on_site: ["handle", "return", "false_alarm"],
+  handled: [],
+};
+const ROLE_ACTIONS = {
+  patrol: ["accept", "arrive", "handle", "return", "false_alarm"],
+  volunteer: ["accept", "arrive", "handle", "return"],
+};
+const NEEDS_NOTE = ["return"];
+const COLOUR_ORDER = { red: 0, yellow: 1, green: 2 };
+
+const state = { me: null, cases: [], signature: "", notes: new Map(), photos: new Map() };
+
+function showError(text) {
+  document.getElementById("error").textContent = text || "";
+  if (text) document.getElementById("notice").textContent = "";
+}
+
+function showNotice(text) {
+  document.getElementById("notice").textContent = text || "";
+}
+
+function mapLink(c) {
+  if (c.lon === null || c.lat === null || c.lon === undefined || c.lat === undefined) {
+    return el("span", { class: "muted small" }, t("case.noMap"));
+  }
+  const name = encodeURIComponent(placeOf(c));
+  const href = `https://uri.amap.com/marker?position=${c.lon},${c.lat}&name=${name}`
+    + "&coordinate=wgs84&callnative=1";
+  return el("a", { class: "button", href, target: "_blank", rel: "noopener", "data-map": "1" },
+    t("case.map"));
+}
+
+function allowed(action) {
+  const role = state.me ? state.me.role : "patrol";
+  const mine = ROLE_ACTIONS[role] || ROLE_ACTIONS.patrol.concat(["close"]);
+  return mine.includes(action);
+}
+
+async function act(c, action) {
+  const note = (state.notes.get(c.id) || "").trim();
+  if (NEEDS_NOTE.includes(action) && !note) {
+    showError(t("err.needNote"));
+    return;
+  }
+  const body = { action };
+  if (note) body.note = note;
+  if (action === "handle") body.photos = state.photos.get(c.id) || [];
+  showError("");
+  try {
+    await api("POST", `/api/cases/${c.id}/actions`, body);
+    if (action === "handle" || action === "return") {
+      state.notes.delete(c.id);
+      state.photos.delete(c.id);
+    }
+    showNotice(t("action.done") + t("action." + action));
+    state.signature = "";
+    live.now();
+  } catch (e) {
+    showError(errorText(e));
+  }
+}
+
+async function upload(c, input) {
+  const file = input.files && input.files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file, file.name || "photo.jpg");
+  showError("");
+  showNotice(t("patrol.photoBusy"));
+  try {
+    const reply = await api("POST", `/api/cases/${c.id}/photos`, form);
+    const list = state.photos.get(c.id) || [];
+    if (!list.includes(reply.sha256)) list.push(reply.sha256);
+    state.photos.set(c.id, list);
+    showNotice(t("patrol.photoDone"));
+    state.signature = "";
+    render();
+  } catch (e) {
+    showNotice("");
+    showError(errorText(e));
+  } finally {
+    input.value = "";
+  }
+}
+
+function task(c) {
+  const buttons = (BUTTONS[c.state] || []).filter(allowed).map((action) =>
+    el("button", {
+      type: "button", "data-action": action,
+      class: action === "accept" || action === "handle" ? "primary" : action === "false_alarm" ? "danger" : null,
+      onclick: () => act(c, action),
+    }, t("action." + action)));
+  const working = ["accepted", "on_site"].includes(c.state);
+  const photos = state.photos.get(c.id) || [];
+  const photoInput = el("input", {
+    type: "file", accept: "image/*", capture: "environment", id: `photo-${c.id}`,
+    onchange: (e) => upload(c, e.target),
+  });
+  const note = el("textarea", {
+    "data-note": "1", placeholder: t("case.notePlaceholder"), maxlength: "1000",
+    oninput: (e) => state.notes.set(c.id, e.target.value),
+  });
+  note.value = state.notes.get(c.id) || "";
+  const tags = [];
+  if (c.overdue) tags.push(el("span", { class: "tag warn" }, t("case.overdue")));
+  if (c.problem_gone) tags.push(el("span", { class: "tag" }, t("case.gone")));
+  const mine = c.assignees.includes(state.me.username) || c.assignee === state.me.username;
+  return el("article", { class: `task ${c.colour}`, "data-case": c.id, "data-state": c.state },
+    el("div", { class: "head" },
+      colourMark(c.colour),
+      el("strong", {}, word("kind", c.kind)),
+      el("span", { class: "tag" }, word("state", c.state)),
+      tags),
+    el("p", {}, el("span", { class: "muted" }, t("case.place") + "："), placeOf(c)),
+    el("p", { class: "small muted" },
+      `${t("case.grid")} ${c.grid || "—"} · ${t("case.opened")} ${fmtTime(c.opened_at)}`
+      + (mine ? "" : ` · ${t("case.assignees")} ${c.assignees.join("、") || "—"}`)),
+    el("div", { class: "buttons" },
+      mapLink(c),
+      working && allowed("handle")
+        ? el("label", { class: "button", for: `photo-${c.id}` },
+          photos.length ? `${t("patrol.photo")} (${photos.length})` : t("patrol.photo"))
+        : null,
+      buttons),
+    working ? photoInput : null,
+    (BUTTONS[c.state] || []).some((a) => allowed(a)) ? note : null);
+}
+
+function render() {
+  const root = document.getElementById("tasks");
+  // Never redraw while the patrol is typing a note: the keyboard would close.
+  if (root.contains(document.activeElement) && document.activeElement.tagName === "TEXTAREA") return;
+  const visible = state.cases.filter((c) => !HIDDEN_STATES.includes(c.state));
+  const me = state.me.username;
+  visible.sort((a, b) => {
+    const ma = a.assignees.includes(me) || a.assignee === me ? 0 : 1;
+    const mb = b.assignees.includes(me) || b.assignee === me ? 0 : 1;
+    return ma - mb || COLOUR_ORDER[a.colour] - COLOUR_ORDER[b.colour]
+      || b.opened_at.localeCompare(a.opened_at);
+  });
+  const signature = CONSOLE.lang + JSON.stringify(visible) + JSON.stringify([...state.photos]);
+  if (signature === state.signature) return;
+  state.signature = signature;
+  root.replaceChildren(...(visible.length ? visible.map(task)
+    : [el("p", { class: "muted", id: "empty" }, t("patrol.none"))]));
+}
+
+async function refresh() {
+  const reply = await api("GET", "/api/cases?limit=200");
+  state.cases = reply.cases;
+  render();
+}
+
+let live = { now: () => {} };
+
+async function main() {
+  applyI18n();
+  setupLanguage(() => { state.signature = ""; render(); });
+  document.getElementById("logout").addEventListener("click", logout);
+  try {
+    state.me = await api("GET", "/api/me");
+  } catch (e) {
+    showError(errorText(e));
+    return;
+  }
+  document.getElementById("who").textContent = state.me.username;
+  live = poll(refresh, POLL_MS, document.getElementById("live"));
+}
+
+main();

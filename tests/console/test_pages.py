@@ -1,0 +1,302 @@
+"""The console's pages in headless Chromium against a real console (SQLite, real Mosquitto, real
+uvicorn): the login page, the monitoring centre's inbox at 1440x900 and the patrol's phone page
+at 360x740, over the whole path alert in -> dispatched -> accepted -> photo -> handled -> closed.
+
+Screenshots go to `test-artifacts/` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grid_console.app import Console
+from tests.console.conftest import Backend
+from tests.console.helpers import NodeStandIn, case_of, make_console, seed, started, wait_until
+from tests.console.pagekit import (
+    ARTIFACTS,
+    DESKTOP,
+    PHONE,
+    Served,
+    assert_translated,
+    launch_browser,
+    no_overflow,
+    tab_opener,
+)
+from tests.console.payloads import PREFIX, alert, encode, new_alert_id, status
+from tests.integration.broker import MosquittoBroker
+from tests.schemas import validate
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "patrol-password-1"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SNAPSHOT = "data/images/parking/car_parked_in_bay_cn.jpg"
+PHOTO = "data/images/parking/forecourt_parked_cars_qengineering.jpg"
+TIMEOUT_MS = 15_000
+
+
+def shared(relative: str) -> Path:
+    import os  # noqa: PLC0415
+
+    path = Path(os.environ.get("GRID_SHARED_DIR", str(SHARED))) / relative
+    if not path.is_file():
+        pytest.skip(f"shared picture {relative} is missing (GRID_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_browser()
+
+
+@pytest.fixture
+def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
+    errors: list[str] = []
+    contexts: list[Any] = []
+    yield tab_opener(browser, errors, contexts)
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def console(tmp_path: Path, broker: MosquittoBroker, key_file: Path) -> Iterator[Console]:
+    instance = started(make_console(tmp_path, broker, Backend("sqlite", ""), key_file=key_file))
+    seed(
+        instance,
+        grids=[("A-05", None), ("B-01", None)],
+        people=[("zhaoop", "operator", []), ("lipatrol", "patrol", ["A-05"]),
+                ("wangpatrol", "patrol", ["B-01"])],
+        password=PASSWORD,
+    )  # fmt: skip
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def served(console: Console) -> Iterator[Served]:
+    server = Served(console)
+    yield server
+    server.stop()
+
+
+def sign_in(tab: Any, base: str, username: str, then: str) -> None:
+    tab.goto(f"{base}/login")
+    tab.fill("#username", username)
+    tab.fill("#password", PASSWORD)
+    tab.click("#submit")
+    tab.wait_for_url(f"{base}{then}", timeout=TIMEOUT_MS)
+
+
+def raise_alert(broker: MosquittoBroker, grid: str, *, picture: bytes | None = None) -> str:
+    """A parking alert as a node publishes it: the event with its objects, then its snapshot."""
+    alert_id = new_alert_id()
+    body = alert(alert_id, 1, "raised", kind="illegal_parking", severity="warning", grid=grid)
+    body["location"].update({"lon": 120.585, "lat": 31.299})
+    body["objects"] = [{"category": "vehicle", "class": "car", "confidence": 0.91,
+                        "box": [0.42, 0.3, 0.62, 0.9], "track_id": 7}]  # fmt: skip
+    validate("alert", body)
+    node = NodeStandIn(broker, client_id=f"node-{alert_id[-6:]}")
+    try:
+        node.publish(f"{PREFIX}/alerts/illegal_parking", encode(body))
+        if picture is not None:
+            node.publish(f"{PREFIX}/alerts/illegal_parking/{alert_id}/snapshot", picture)
+    finally:
+        node.close()
+    return alert_id
+
+
+def case_id(console: Console, alert_id: str) -> int:
+    case = wait_until(lambda: case_of(console, alert_id), what="the case")
+    assert case is not None
+    return case.id
+
+
+def state_of(console: Console, alert_id: str) -> str:
+    case = case_of(console, alert_id)
+    assert case is not None
+    return case.state
+
+
+def test_login_page_translated_errors_session_and_csrf(
+    served: Served, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(DESKTOP)
+    tab.goto(f"{served.base}/login")
+    assert tab.locator("h2").inner_text() == "登录"
+    tab.fill("#username", "zhaoop")
+    tab.fill("#password", "wrong-password")
+    tab.click("#submit")
+    tab.wait_for_function("document.getElementById('error').textContent.length > 0")
+    assert tab.locator("#error").inner_text() == "用户名或密码错误，或登录已过期"
+    assert_translated(tab)
+    tab.click("#lang")
+    assert tab.locator("h2").inner_text() == "Sign in"
+    tab.click("#submit")
+    tab.wait_for_function("document.getElementById('error').textContent.startsWith('Wrong')")
+    assert_translated(tab)
+    # Throttled after five failures: the 429 is said in the reader's language too.
+    for _ in range(4):
+        tab.click("#submit")
+        tab.wait_for_function("!document.getElementById('submit').disabled")
+    tab.click("#submit")
+    tab.wait_for_function("document.getElementById('error').textContent.startsWith('Too many')")
+    tab.click("#lang")
+    tab.click("#submit")
+    tab.wait_for_function(
+        "document.getElementById('error').textContent.startsWith('登录失败次数过多')"
+    )
+
+    other = open_tab(DESKTOP)
+    sign_in(other, served.base, "lipatrol", "/patrol")
+    cookies = {c["name"]: c for c in other.context.cookies()}
+    assert cookies["gc_session"]["httpOnly"] is True
+    assert cookies["gc_csrf"]["httpOnly"] is False
+    # The session cookie alone does not change anything: the CSRF header must come with it.
+    statuses = other.evaluate(
+        """async () => {
+        const bare = await fetch('/api/cases/999/actions', {method: 'POST',
+            headers: {'Content-Type': 'application/json'}, body: '{"action": "accept"}'});
+        const withHeader = await fetch('/api/cases/999/actions', {method: 'POST',
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': cookie('gc_csrf')},
+            body: '{"action": "accept"}'});
+        return [bare.status, withHeader.status];
+    }"""
+    )
+    assert statuses == [403, 404]
+    # Signing out ends the session: the page sends the next visitor to the login page.
+    other.click("#logout")
+    other.wait_for_url(f"{served.base}/login", timeout=TIMEOUT_MS)
+    other.goto(f"{served.base}/patrol")
+    other.wait_for_url(re.compile(r".*/login\?next=%2Fpatrol$"), timeout=TIMEOUT_MS)
+
+
+def test_whole_path_alert_to_close_on_the_inbox_and_the_phone(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    node = NodeStandIn(broker, client_id="node-status")
+    node.publish(f"{PREFIX}/status", encode(status("online")), retain=True)
+    node.close()
+    ours = raise_alert(broker, "A-05", picture=shared(SNAPSHOT).read_bytes())
+    theirs = raise_alert(broker, "B-01")
+    ours_id, theirs_id = case_id(console, ours), case_id(console, theirs)
+
+    desk = open_tab(DESKTOP)
+    sign_in(desk, served.base, "zhaoop", "/inbox")
+    inbox_filters_and_evidence(desk, served.base, ours_id, theirs_id)
+    dispatch(desk)
+    phone = open_tab(PHONE)
+    sign_in(phone, served.base, "lipatrol", "/patrol")
+    patrol_handles(phone, ours_id)
+    assert state_of(console, ours) == "handled"
+    verify_and_close(desk, ours_id)
+    assert state_of(console, ours) == "closed"
+
+    # The closed task leaves the patrol's list; the other grid's patrol sees only its own case.
+    phone.locator("#empty").wait_for(timeout=TIMEOUT_MS)
+    other = open_tab(PHONE)
+    sign_in(other, served.base, "wangpatrol", "/patrol")
+    other.locator(f"article.task[data-case='{theirs_id}']").wait_for(timeout=TIMEOUT_MS)
+    assert other.locator("article.task").count() == 1
+    # ... and cannot open ours, not even by its link.
+    probe = f"async () => (await fetch('/api/pages/cases/{ours_id}/evidence')).status"
+    assert other.evaluate(probe) == 404
+
+
+def inbox_filters_and_evidence(desk: Any, base: str, ours_id: int, theirs_id: int) -> None:
+    row = desk.locator(f"tr.case[data-case='{ours_id}']")
+    row.wait_for(timeout=TIMEOUT_MS)
+    assert row.locator(".mark").get_attribute("data-colour") == "red"
+    assert desk.locator(f"tr.case[data-case='{theirs_id}']").count() == 1
+    desk.locator("#health li[data-node='gate-1'].online").wait_for(timeout=TIMEOUT_MS)
+    # Filters: by grid (on the server) and by colour.
+    desk.select_option("#f-grid", "B-01")
+    desk.wait_for_function(f"!document.querySelector(\"tr.case[data-case='{ours_id}']\")")
+    assert desk.locator(f"tr.case[data-case='{theirs_id}']").count() == 1
+    desk.select_option("#f-grid", "")
+    desk.select_option("#f-colour", "green")
+    desk.wait_for_function("!document.querySelector('tr.case')")
+    desk.select_option("#f-colour", "")
+    row.click()
+    desk.wait_for_url(f"{base}/cases/{ours_id}")
+    desk.locator("#snapshot").wait_for(timeout=TIMEOUT_MS)
+    desk.wait_for_function("document.getElementById('snapshot').naturalWidth > 0")
+    box = desk.locator(".shot .box")
+    assert box.count() == 1
+    assert box.get_attribute("data-object") == "car"
+    assert "机动车 91%" in box.inner_text()
+    assert_translated(desk)
+
+
+def dispatch(desk: Any) -> None:
+    desk.click("button[data-action='register']")
+    desk.locator("#detail-state[data-state='registered']").wait_for(timeout=TIMEOUT_MS)
+    desk.locator("#act-to").wait_for(timeout=TIMEOUT_MS)
+    # Only the patrols of the case's grid are offered.
+    offered = desk.eval_on_selector_all("#act-to option", "os => os.map(o => o.value)")
+    assert offered == ["", "lipatrol"]
+    desk.click("button[data-action='dispatch']")
+    assert desk.locator("#act-error").inner_text() == "请选择派遣人员"
+    desk.select_option("#act-to", "lipatrol")
+    desk.click("button[data-action='dispatch']")
+    desk.locator("#detail-state[data-state='dispatched']").wait_for(timeout=TIMEOUT_MS)
+    desk.screenshot(path=str(ARTIFACTS / "console-inbox-dispatched.png"), full_page=True)
+
+
+def patrol_handles(phone: Any, case: int) -> None:
+    card = phone.locator(f"article.task[data-case='{case}']")
+    card.wait_for(timeout=TIMEOUT_MS)
+    assert phone.locator("article.task").count() == 1, "a patrol sees its own grid only"
+    assert card.get_attribute("data-state") == "dispatched"
+    assert "yellow" in (card.get_attribute("class") or "")
+    href = card.locator("a[data-map]").get_attribute("href") or ""
+    assert href.startswith("https://uri.amap.com/marker?position=120.585,31.299")
+    no_overflow(phone)
+    assert_translated(phone)
+
+    card.locator("button[data-action='return']").click()
+    assert phone.locator("#error").inner_text() == "请填写说明"
+    card.locator("button[data-action='accept']").click()
+    phone.locator(f"article.task[data-case='{case}'][data-state='accepted']").wait_for()
+    card.locator("button[data-action='arrive']").click()
+    phone.locator(f"article.task[data-case='{case}'][data-state='on_site']").wait_for()
+    file_input = card.locator(f"#photo-{case}")
+    assert file_input.get_attribute("accept") == "image/*"
+    assert file_input.get_attribute("capture") == "environment"
+    file_input.set_input_files(str(shared(PHOTO)))
+    phone.wait_for_function("document.getElementById('notice').textContent === '照片已上传'")
+    card.locator("textarea[data-note]").fill("已联系车主挪车，通道恢复")
+    no_overflow(phone)
+    phone.screenshot(path=str(ARTIFACTS / "console-patrol-phone.png"), full_page=True)
+    card.locator("button[data-action='handle']").click()
+    phone.locator(f"article.task[data-case='{case}'][data-state='handled']").wait_for()
+
+
+def verify_and_close(desk: Any, case: int) -> None:
+    # The inbox follows by itself (polling): the photo and the note arrive, then the close.
+    desk.locator("#detail-state[data-state='handled']").wait_for(timeout=TIMEOUT_MS)
+    desk.locator(".photos img[data-photo]").wait_for(timeout=TIMEOUT_MS)
+    desk.wait_for_function("document.querySelector('.photos img').naturalWidth > 0")
+    timeline = desk.locator("#timeline").inner_text()
+    assert "已联系车主挪车，通道恢复" in timeline
+    for word in ("案件生成", "立案", "派遣", "接单", "已到场", "上传照片", "处置完成"):
+        assert word in timeline, word
+    assert "dispatch#" not in timeline, "internal reason codes stay off the page"
+    desk.click("button[data-action='close']")
+    desk.locator("#detail-state[data-state='closed']").wait_for(timeout=TIMEOUT_MS)
+    mark = desk.locator(f"tr.case[data-case='{case}'] .mark")
+    desk.wait_for_function(
+        f"document.querySelector(\"tr.case[data-case='{case}'] .mark\").dataset.colour === 'green'"
+    )
+    assert mark.inner_text() == "绿"
+    assert_translated(desk)
+    desk.click("#lang")
+    desk.wait_for_function("document.getElementById('detail-state').textContent === 'Closed'")
+    assert_translated(desk)
+    desk.screenshot(path=str(ARTIFACTS / "console-inbox-closed.png"), full_page=True)
