@@ -11,12 +11,22 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from fastapi.testclient import TestClient
 
 from grid_console.app import Console
 from tests.console.conftest import Backend
-from tests.console.helpers import NodeStandIn, case_of, make_console, seed, started, wait_until
+from tests.console.helpers import (
+    NodeStandIn,
+    api_as,
+    case_of,
+    make_console,
+    seed,
+    started,
+    wait_until,
+)
 from tests.console.pagekit import (
     ARTIFACTS,
     DESKTOP,
@@ -300,3 +310,76 @@ def verify_and_close(desk: Any, case: int) -> None:
     desk.wait_for_function("document.getElementById('detail-state').textContent === 'Closed'")
     assert_translated(desk)
     desk.screenshot(path=str(ARTIFACTS / "console-inbox-closed.png"), full_page=True)
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1">' + "楼" * 20 + "X" * 120
+
+
+def test_hostile_node_text_stays_text_and_fits_a_phone(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    alert_id = new_alert_id()
+    body = alert(alert_id, 1, "raised", kind="illegal_parking", severity="warning", grid="A-05")
+    body["location"]["text"] = HOSTILE
+    hostile_object = {"category": "vehicle", "class": '"><img src=x onerror=1>',
+                      "confidence": 0.5, "box": [0.1, 0.1, 0.2, 0.2], "track_id": None}  # fmt: skip
+    body["objects"] = [hostile_object]
+    validate("alert", body)
+    node = NodeStandIn(broker, client_id="node-hostile")
+    node.publish(f"{PREFIX}/alerts/illegal_parking", encode(body))
+    node.close()
+    case = case_id(console, alert_id)
+    # Dispatched through the API, so the phone page shows it with its buttons.
+    client = api_as(console, "zhaoop", PASSWORD)
+    for action in ({"action": "register"}, {"action": "dispatch", "to": "lipatrol"}):
+        reply = client.post(f"/api/cases/{case}/actions", json=action)
+        assert reply.status_code == 200, reply.text
+
+    phone = open_tab(PHONE)
+    sign_in(phone, served.base, "lipatrol", "/patrol")
+    card = phone.locator(f"article.task[data-case='{case}']")
+    card.wait_for(timeout=TIMEOUT_MS)
+    assert HOSTILE in card.inner_text()
+    assert card.locator("img").count() == 0
+    assert "请按位置描述前往" in card.inner_text(), "no coordinates: no map link, a hint instead"
+    no_overflow(phone)
+    assert phone.evaluate("() => window.__pwned") is None
+
+    desk = open_tab(DESKTOP)
+    sign_in(desk, served.base, "zhaoop", "/inbox")
+    desk.goto(f"{served.base}/cases/{case}")
+    desk.locator(".shot, #detail p.muted").first.wait_for(timeout=TIMEOUT_MS)
+    desk.locator(f"tr.case[data-case='{case}']").wait_for(timeout=TIMEOUT_MS)
+    assert HOSTILE in desk.locator(f"tr.case[data-case='{case}']").inner_text()
+    assert desk.locator("#detail-state").inner_text() == "已派遣"
+    assert desk.evaluate("() => window.__pwned") is None
+
+
+@pytest.mark.parametrize("evil", ["//evil.example/x", "/\\evil.example/x", "https://evil.example"])
+def test_login_goes_only_to_pages_of_this_console(
+    served: Served, open_tab: Callable[..., Any], evil: str
+) -> None:
+    tab = open_tab(PHONE)
+    tab.goto(f"{served.base}/login?next={quote(evil)}")
+    tab.fill("#username", "lipatrol")
+    tab.fill("#password", PASSWORD)
+    tab.click("#submit")
+    tab.wait_for_url(f"{served.base}/patrol", timeout=TIMEOUT_MS)
+
+
+def test_static_route_serves_only_its_own_files(console: Console) -> None:
+    client = TestClient(console.app)
+    assert client.get("/static/console/common.js").status_code == 200
+    assert client.get("/login").headers["content-type"].startswith("text/html")
+    for bad in (
+        "/static/console/..%2Fpages.py",
+        "/static/console/.hidden.js",
+        "/static/console/pages.py",
+        "/static/console/nothing.js",
+        "/static/console/%2e%2e",
+    ):
+        assert client.get(bad).status_code == 404, bad  # fmt: skip
+    # The pages are public, their data is not.
+    assert client.get("/api/pages/health").status_code == 401
+    assert client.get("/api/pages/assignable").status_code == 401
+    assert client.get("/api/pages/cases/1/evidence").status_code == 401

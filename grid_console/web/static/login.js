@@ -6,8 +6,13 @@ const CENTRE_ROLES = ["admin", "operator"];
 
 function nextPage(role) {
   const next = new URLSearchParams(location.search).get("next") || "";
-  // Only a path on this console, never another site.
-  if (next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/login")) return next;
+  // Only a page of this console, never another site ("//x", "/\\x" and "https:" lead away).
+  if (next.startsWith("/")) {
+    const target = new URL(next, location.origin);
+    if (target.origin === location.origin && !target.pathname.startsWith("/login")) {
+      return target.pathname + target.search;
+    }
+  }
   return CENTRE_ROLES.includes(role) || role === "grid_head" || role === "grid_leader"
     ? "/inbox" : "/patrol";
 }
