@@ -1,4 +1,5 @@
-"""The console's pages: login, the monitoring centre's inbox and case detail, the patrol's phone.
+"""The console's pages: login, the monitoring centre's inbox and case detail, the patrol's phone,
+the admin page (people, imports and exports) and the weekly figures.
 
 The pages are static HTML and plain JS (web/static/, no build step, nothing fetched from the
 internet); they sign in with `POST /api/login` (session cookie + CSRF header) and use the JSON
@@ -63,6 +64,14 @@ def pages_router(cases: CaseService, security: Security) -> APIRouter:
     @router.get("/patrol", include_in_schema=False)
     def patrol_page() -> Response:
         return _page("patrol.html")
+
+    @router.get("/admin", include_in_schema=False)
+    def admin_page() -> Response:
+        return _page("admin.html")
+
+    @router.get("/figures", include_in_schema=False)
+    def figures_page() -> Response:
+        return _page("figures.html")
 
     @router.get("/static/console/{name}", include_in_schema=False)
     def static_file(name: str) -> Response:

@@ -272,6 +272,7 @@ async function main() {
     return;
   }
   document.getElementById("who").textContent = view.me.username;
+  document.getElementById("nav").hidden = !CENTRE_ROLES.includes(view.me.role);
   const match = location.pathname.match(/^\/cases\/(\d+)$/);
   if (match) view.current = Number(match[1]);
   live = poll(tick, POLL_MS, document.getElementById("live"));

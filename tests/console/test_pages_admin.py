@@ -1,0 +1,153 @@
+"""The admin page (people, imports with row-numbered errors, exports) and the figures page in
+headless Chromium, against a real console on SQLite with a real Mosquitto."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grid_console.app import Console
+from tests.console.conftest import Backend
+from tests.console.helpers import ADMIN_PASSWORD, api_as, make_console, seed, started
+from tests.console.pagekit import (
+    ARTIFACTS,
+    DESKTOP,
+    Served,
+    assert_translated,
+    launch_browser,
+    tab_opener,
+)
+from tests.console.test_pages import PASSWORD, TIMEOUT_MS, case_id, raise_alert
+from tests.integration.broker import MosquittoBroker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_browser()
+
+
+@pytest.fixture
+def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
+    errors: list[str] = []
+    contexts: list[Any] = []
+    yield tab_opener(browser, errors, contexts)
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def console(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Console]:
+    instance = started(make_console(tmp_path, broker, Backend("sqlite", "")))
+    seed(instance, grids=[("A-05", None)],
+         people=[("zhaoop", "operator", []), ("lipatrol", "patrol", ["A-05"])],
+         password=PASSWORD)  # fmt: skip
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def served(console: Console) -> Iterator[Served]:
+    server = Served(console)
+    yield server
+    server.stop()
+
+
+def sign_in(tab: Any, base: str, username: str, password: str, then: str) -> None:
+    tab.goto(f"{base}/login?next={then}")
+    tab.fill("#username", username)
+    tab.fill("#password", password)
+    tab.click("#submit")
+    tab.wait_for_url(f"{base}{then}", timeout=TIMEOUT_MS)
+
+
+def test_admin_adds_people_and_imports_with_row_numbered_errors(
+    served: Served, open_tab: Callable[..., Any], tmp_path: Path
+) -> None:
+    tab = open_tab(DESKTOP)
+    sign_in(tab, served.base, "admin", ADMIN_PASSWORD, "/admin")
+    tab.locator("tr[data-person='lipatrol']").wait_for(timeout=TIMEOUT_MS)
+    assert "网格员" in tab.locator("tr[data-person='lipatrol']").inner_text()
+    assert_translated(tab)
+
+    tab.fill("#add input[name=username]", "zhoupatrol")
+    tab.fill("#add input[name=display_name]", "周巡")
+    tab.select_option("#add-role", "patrol")
+    tab.fill("#add input[name=grids]", "A-05")
+    tab.fill("#add input[name=password]", "zhou-password-1")
+    tab.click("#add button[type=submit]")
+    row = tab.locator("tr[data-person='zhoupatrol']")
+    row.wait_for(timeout=TIMEOUT_MS)
+    assert "A-05" in row.inner_text()
+    assert "是" in row.inner_text(), "a password given: the person can sign in"
+    # The same name again is refused, in words.
+    tab.fill("#add input[name=username]", "zhoupatrol")
+    tab.click("#add button[type=submit]")
+    tab.wait_for_function("document.getElementById('error').textContent.startsWith('填写有误')")
+
+    bad = tmp_path / "grids.csv"
+    bad.write_text("id,name,parent\nB-01,二网格,\nB-02,三网格,NOPE\n", encoding="utf-8")
+    tab.set_input_files("#file-grids", str(bad))
+    tab.click("button[data-import='grids']")
+    problems = tab.locator("#result-grids .problems li")
+    problems.first.wait_for(timeout=TIMEOUT_MS)
+    assert problems.first.inner_text().startswith("第 3 · parent")
+    good = tmp_path / "grids-good.csv"
+    good.write_text("id,name,parent\nB-01,二网格,\nB-02,三网格,B-01\n", encoding="utf-8")
+    tab.set_input_files("#file-grids", str(good))
+    tab.click("button[data-import='grids']")
+    tab.wait_for_function(
+        "document.getElementById('result-grids').textContent === '已导入行数： 2'"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "console-admin.png"), full_page=True)
+    href = tab.locator("[data-table='rosters'] a").nth(1).get_attribute("href")
+    assert href == "/api/rosters/export?format=xlsx"
+    reply = tab.request.get(f"{served.base}{href}")
+    assert reply.status == 200
+    assert reply.body()[:2] == b"PK", "an XLSX is a zip"
+
+
+def test_operator_reads_people_but_adds_nobody(
+    served: Served, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(DESKTOP)
+    sign_in(tab, served.base, "zhaoop", PASSWORD, "/admin")
+    tab.locator("tr[data-person='lipatrol']").wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#add").is_hidden()
+    assert tab.locator("button[data-import]").count() == 0
+    assert_translated(tab)
+
+
+def test_figures_page_counts_the_week(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    case = case_id(console, raise_alert(broker, "A-05"))
+    client = api_as(console, "zhaoop", PASSWORD)
+    reply = client.post(f"/api/cases/{case}/actions", json={"action": "false_alarm"})
+    assert reply.status_code == 200, reply.text
+    tab = open_tab(DESKTOP)
+    sign_in(tab, served.base, "zhaoop", PASSWORD, "/figures")
+    total = tab.locator("tr[data-total]")
+    total.wait_for(timeout=TIMEOUT_MS)
+    cells = total.locator("td").all_inner_texts()
+    assert cells[0] == "合计"
+    assert cells[2] == "1", "reported"
+    assert cells[5] == "1", "false alarms"
+    assert tab.locator("tr[data-kind='illegal_parking'] td").nth(1).inner_text() == "违章停车"
+    assert (tab.locator("#csv").get_attribute("href") or "").startswith("/api/stats.csv?from=")
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "console-figures.png"), full_page=True)
+    assert_translated(tab)
+    tab.click("#lang")
+    tab.wait_for_function("document.querySelector('tr[data-total] td').textContent === 'Total'")
+    assert_translated(tab)
+    # A patrol may not read the figures: said in words, not a blank table.
+    other = open_tab(DESKTOP)
+    sign_in(other, served.base, "lipatrol", PASSWORD, "/figures")
+    other.wait_for_function("document.getElementById('error').textContent.startsWith('无权')")
