@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,13 +108,21 @@ def _join(
             Case.node == alert.node,
             Case.kind == alert.kind,
             Case.camera.is_(None) if alert.camera is None else Case.camera == alert.camera,
-            Case.zone.is_(None) if alert.zone is None else Case.zone == alert.zone,
+            # A console health case is about the whole camera, whatever zone the alert names.
+            or_(
+                Case.zone.is_(None) if alert.zone is None else Case.zone == alert.zone,
+                Case.origin == "console",
+            ),
             Case.sensor.is_(None) if alert.sensor is None else Case.sensor == alert.sensor,
             Case.state.not_in([s.value for s in TERMINAL]),
             # Re-raised: the node cleared the earlier alert. Two alerts active at once on one
             # zone or sensor are two things, and keep two cases.
-            Case.problem_gone.is_(True),
-            Case.updated_at >= since,
+            # A console health case (a camera or sensor offline) is the same outage the
+            # node's own alert reports, whenever it came.
+            or_(
+                and_(Case.problem_gone.is_(True), Case.updated_at >= since),
+                Case.origin == "console",
+            ),
         )
         .order_by(Case.id.desc())
         .limit(1)

@@ -212,6 +212,12 @@ class CaseService:
             notification_due(session, case, people, f"dispatch#{event.id}", now)
             return ActionResult(case=case, event=event)
         detail: dict[str, object] = {}
+        # The deadline in force when the work was done, so that a later reopen (fresh
+        # deadlines) does not change how last week's figures judge it.
+        if row.action is Action.ACCEPT:
+            detail["response_due_at"] = case.response_due_at.isoformat()
+        if row.action is Action.HANDLE:
+            detail["handle_due_at"] = case.handle_due_at.isoformat()
         if row.action is Action.HANDLE and req.photos:
             detail["photos"] = _own_photos(session, case.id, req.photos)
         if row.action is Action.DEFER:
@@ -284,11 +290,14 @@ class CaseService:
         note: str | None,
         now: datetime,
     ) -> list[int]:
-        if command is None or case.origin != "node":
-            return []  # a console-side health case has no alert on a node to command
-        alerts = session.execute(
-            select(CaseAlert.alert_id).where(CaseAlert.case_id == case.id).order_by(CaseAlert.id)
-        ).scalars()
+        if command is None:
+            return []
+        stmt = select(CaseAlert.alert_id).where(CaseAlert.case_id == case.id)
+        if case.origin != "node":
+            # A console health case's own id is no alert of the node's; node alerts that
+            # joined it (the node's camera_offline) still get the command.
+            stmt = stmt.where(CaseAlert.alert_id != case.alert_id)
+        alerts = session.execute(stmt.order_by(CaseAlert.id)).scalars()
         ids = []
         for index, alert_id in enumerate(alerts):
             body: dict[str, object] = {

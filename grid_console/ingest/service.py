@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from grid_console.cases.flows import CaseChange, apply_alert_event
+from grid_console.cases.health import apply_health
 from grid_console.cases.models import Case
 from grid_console.cases.policy import CasePolicy
 from grid_console.db.limits import too_long
@@ -124,11 +125,41 @@ class IngestService:
             return self._alert(msg, route, doc)
         _check_lengths(route, doc)
         if route.channel is Channel.STATUS:
-            transaction(self._engine, lambda s: record_status(s, route, doc, msg.received_at))
+            transaction(self._engine, lambda s: self._status(s, route, doc, msg.received_at))
         else:
             kind = "camera" if route.channel is Channel.CAMERA_STATE else "sensor"
-            transaction(self._engine, lambda s: record_device(s, route, kind, doc, msg.received_at))
+            transaction(self._engine, lambda s: self._device(s, route, kind, doc, msg.received_at))
         return Outcome.STATE
+
+    def _status(self, session: Session, route: Route, doc: dict[str, Any], at: datetime) -> None:
+        record_status(session, route, doc, at)
+        apply_health(
+            session,
+            site=route.site,
+            node=route.node,
+            prefix=route.prefix,
+            subject="node",
+            device_id=None,
+            state=doc["state"],
+            at=at,
+            policy=self._policy,
+        )
+
+    def _device(
+        self, session: Session, route: Route, kind: str, doc: dict[str, Any], at: datetime
+    ) -> None:
+        record_device(session, route, kind, doc, at)
+        apply_health(
+            session,
+            site=route.site,
+            node=route.node,
+            prefix=route.prefix,
+            subject=kind,
+            device_id=route.subject,
+            state=doc["state"],
+            at=at,
+            policy=self._policy,
+        )
 
     def _decode(self, msg: Inbound, channel: Channel) -> dict[str, Any]:
         if len(msg.payload) > self._limits.max_json_bytes:

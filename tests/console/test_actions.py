@@ -3,6 +3,7 @@ alarm or a close reaches the node as a signed command, even across a broker outa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -74,10 +75,28 @@ def test_the_whole_path_and_a_signed_resolve(
     patrol = api_as(console, "patrol-7", "patrol-password-1")
     steps = [(api, "register", None), (api, "dispatch", "patrol-7"), (patrol, "accept", None),
              (patrol, "arrive", None), (patrol, "handle", None), (api, "close", None)]  # fmt: skip
+    photo = b"\xff\xd8\xff\xe0" + b"site-photo" * 100 + b"\xff\xd9"
     for client, action, to in steps:
-        body = {"action": action, "to": to, "note": f"{action} done"}
+        body: dict[str, Any] = {"action": action, "to": to, "note": f"{action} done"}
+        if action == "handle":
+            # The patrol's photo, uploaded twice (a retry on a bad network): stored once.
+            for _ in range(2):
+                up = patrol.post(f"/api/cases/{case_id}/photos",
+                                 files={"file": ("p.jpg", photo, "image/jpeg")})  # fmt: skip
+                assert up.status_code == 200, up.text
+            body["photos"] = [up.json()["sha256"]]
+            html = {"file": ("x.jpg", b"<html>", "image/jpeg")}
+            not_a_photo = patrol.post(f"/api/cases/{case_id}/photos", files=html)
+            assert not_a_photo.status_code == 422
+            unknown = patrol.post(f"/api/cases/{case_id}/actions",
+                                  json={**body, "photos": ["0" * 64]})  # fmt: skip
+            assert unknown.status_code == 422 and unknown.json()["detail"].startswith("photos:")
         reply = client.post(f"/api/cases/{case_id}/actions", json=body)
         assert reply.status_code == 200, reply.text
+    detail = api.get(f"/api/cases/{case_id}").json()
+    assert detail["photos"] == [hashlib.sha256(photo).hexdigest()]
+    fetched = patrol.get(f"/api/cases/{case_id}/photos/{detail['photos'][0]}")
+    assert fetched.content == photo and fetched.headers["content-type"] == "image/jpeg"
     body = reply.json()
     assert body["case"]["state"] == "closed"
     assert body["case"]["colour"] == "green"
@@ -91,11 +110,12 @@ def test_the_whole_path_and_a_signed_resolve(
         ("dispatch", "registered", "dispatched"),
         ("accept", "dispatched", "accepted"),
         ("arrive", "accepted", "on_site"),
+        ("photo", "on_site", "on_site"),
         ("handle", "on_site", "handled"),
         ("close", "handled", "closed"),
     ]
     actors = [e["actor"] for e in trail if e["source"] == "api"]
-    assert actors == ["admin", "admin", "patrol-7", "patrol-7", "patrol-7", "admin"]
+    assert actors == ["admin", "admin", "patrol-7", "patrol-7", "patrol-7", "patrol-7", "admin"]
 
     assert commands.wait_for(lambda m: len(m) == 1, 10), "no resolve command arrived"
     (message,) = commands.messages
