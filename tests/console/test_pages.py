@@ -383,3 +383,52 @@ def test_static_route_serves_only_its_own_files(console: Console) -> None:
     assert client.get("/api/pages/health").status_code == 401
     assert client.get("/api/pages/assignable").status_code == 401
     assert client.get("/api/pages/cases/1/evidence").status_code == 401
+
+
+def test_patrol_returns_with_a_reason_and_marks_a_false_alarm(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    client = api_as(console, "zhaoop", PASSWORD)
+    refused, bogus = (case_id(console, raise_alert(broker, "A-05")) for _ in range(2))
+    for case in (refused, bogus):
+        for action in ({"action": "register"}, {"action": "dispatch", "to": "lipatrol"}):
+            reply = client.post(f"/api/cases/{case}/actions", json=action)
+            assert reply.status_code == 200, reply.text
+
+    phone = open_tab(PHONE)
+    sign_in(phone, served.base, "lipatrol", "/patrol")
+    card = phone.locator(f"article.task[data-case='{refused}']")
+    card.wait_for(timeout=TIMEOUT_MS)
+    card.locator("textarea[data-note]").fill("不在本人网格范围，请改派")
+    card.locator("button[data-action='return']").click()
+    phone.locator(f"article.task[data-case='{refused}'][data-state='returned']").wait_for()
+    events = client.get(f"/api/cases/{refused}").json()["events"]
+    assert events[-1]["action"] == "return"
+    assert events[-1]["note"] == "不在本人网格范围，请改派"
+    assert events[-1]["actor"] == "lipatrol"
+
+    phone.locator(f"article.task[data-case='{bogus}'] button[data-action='false_alarm']").click()
+    phone.wait_for_function(f"!document.querySelector(\"article.task[data-case='{bogus}']\")")
+    assert client.get(f"/api/cases/{bogus}").json()["case"]["state"] == "false_alarm"
+
+
+def test_patrol_acting_on_a_case_moved_on_meanwhile_is_told_why(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    client = api_as(console, "zhaoop", PASSWORD)
+    case = case_id(console, raise_alert(broker, "A-05"))
+    for action in ({"action": "register"}, {"action": "dispatch", "to": "lipatrol"}):
+        assert client.post(f"/api/cases/{case}/actions", json=action).status_code == 200
+    phone = open_tab(PHONE)
+    # The page's clock is held, so it does not poll: it still shows the case as dispatched.
+    phone.clock.install()
+    sign_in(phone, served.base, "lipatrol", "/patrol")
+    card = phone.locator(f"article.task[data-case='{case}']")
+    card.wait_for(timeout=TIMEOUT_MS)
+    reply = client.post(f"/api/cases/{case}/actions", json={"action": "false_alarm"})
+    assert reply.status_code == 200, reply.text
+    card.locator("button[data-action='accept']").click()
+    phone.wait_for_function("document.getElementById('error').textContent.length > 0")
+    assert phone.locator("#error").inner_text().startswith("案件状态已变化")
+    # ... and the page then shows what is true: the case is gone from the list.
+    phone.wait_for_function(f"!document.querySelector(\"article.task[data-case='{case}']\")")

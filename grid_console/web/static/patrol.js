@@ -71,6 +71,8 @@ async function act(c, action) {
     live.now();
   } catch (e) {
     showError(errorText(e));
+    // Refused because the case moved on (409) or left my grid (404): show what is true now.
+    live.now();
   }
 }
 
