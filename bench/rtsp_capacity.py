@@ -358,6 +358,10 @@ class Bench:
             reasons.append(f"{probe.missed} parking alerts missed")
         if probe.lift_missed:
             reasons.append(f"{probe.lift_missed} lift alerts missed")
+        if probe.degraded:
+            # A degraded camera is still served, but not as configured: in the full-decoding
+            # search it decodes keyframes instead, which is not what is measured.
+            reasons.append(f"{probe.degraded} cameras degraded")
         probe.passed = not reasons
         probe.why = "; ".join(reasons) or "ok"
 

@@ -264,7 +264,10 @@ def main() -> int:
             answer = bench.command(line)
         except Exception as exc:  # a bad command must not take the server down
             answer = f"error {type(exc).__name__}: {exc}"
-        print(answer, flush=True)
+        try:
+            print(answer, flush=True)
+        except OSError:
+            loop.quit()  # whoever drove us is gone: nobody to serve
         if line.strip() == "quit":
             loop.quit()
         return False

@@ -119,13 +119,16 @@ class DecodePolicy:
         forced: str = "auto",
         has_substream: bool = False,
         behind_after_s: float = 2.0,
-        retry_full_after_s: float = 60.0,
+        sustained_s: float = 5.0,
+        retry_full_after_s: float = 30.0,
     ) -> None:
         self.camera_id = camera_id
         self.detect_fps = detect_fps
         self._forced = forced
         self._has_substream = has_substream
         self.behind_after_s = behind_after_s
+        self._sustained = sustained_s
+        self._behind_since: float | None = None
         self._retry_after = retry_full_after_s
         self._lock = threading.Lock()
         self.meter = KeyframeMeter()
@@ -188,17 +191,25 @@ class DecodePolicy:
             self._errors += 1
 
     def lag(self, lag_s: float, now: float) -> None:
-        """How far decoding trails the stream. Past `behind_after_s` in full mode the camera
-        degrades to keyframes: judged less often, never dropped."""
+        """How far decoding trails the stream. Behind by more than `behind_after_s` for
+        `sustained_s` in full mode (a hiccup of the machine catches up by itself; a node with
+        more cameras than it can decode does not), the camera degrades to keyframes: judged
+        less often, never dropped."""
         with self._lock:
             self._lag = lag_s
+            if lag_s <= self.behind_after_s:
+                self._behind_since = None
+                return
+            if self._behind_since is None:
+                self._behind_since = now
             full = choose_mode(self.detect_fps, self.meter.interval_s, self._forced)
-            if (
-                lag_s > self.behind_after_s
-                and self._degraded_until is None
-                and full is DecodeMode.FULL
-            ):
+            # Behind for a while, or at once by more than a hiccup could explain (a decoder
+            # blocked for that long reports nothing meanwhile).
+            sustained = now - self._behind_since >= self._sustained
+            far = lag_s >= self.behind_after_s + self._sustained
+            if (sustained or far) and self._degraded_until is None and full is DecodeMode.FULL:
                 self._degraded_until = now + self._retry_after
+                self._behind_since = None
                 log.warning(
                     "camera %s: decoding is %.1f s behind the stream; degraded to keyframes "
                     "only (judged at most every %.1f s) for %.0f s: the node has more cameras "
