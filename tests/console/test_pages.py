@@ -432,3 +432,28 @@ def test_patrol_acting_on_a_case_moved_on_meanwhile_is_told_why(
     assert phone.locator("#error").inner_text().startswith("案件状态已变化")
     # ... and the page then shows what is true: the case is gone from the list.
     phone.wait_for_function(f"!document.querySelector(\"article.task[data-case='{case}']\")")
+
+
+def test_a_case_dispatched_to_me_is_announced_on_the_phone(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    phone = open_tab(PHONE)
+    # Headless Chromium has no vibration motor: record the calls instead.
+    phone.add_init_script(
+        "window.__buzz = []; navigator.vibrate = (p) => { __buzz.push(p); return true; };"
+    )
+    sign_in(phone, served.base, "lipatrol", "/patrol")
+    phone.locator("#empty").wait_for(timeout=TIMEOUT_MS)
+    assert phone.locator("#new-task").is_hidden()
+    client = api_as(console, "zhaoop", PASSWORD)
+    case = case_id(console, raise_alert(broker, "A-05"))
+    for action in ({"action": "register"}, {"action": "dispatch", "to": "lipatrol"}):
+        assert client.post(f"/api/cases/{case}/actions", json=action).status_code == 200
+    banner = phone.locator("#new-task")
+    banner.wait_for(timeout=TIMEOUT_MS)
+    assert banner.inner_text() == "新任务：违章停车"
+    assert phone.title() == "(1) 我的任务"
+    assert phone.evaluate("() => window.__buzz.length") == 1
+    phone.locator(f"article.task[data-case='{case}'] button[data-action='accept']").click()
+    banner.wait_for(state="hidden", timeout=TIMEOUT_MS)
+    phone.wait_for_function("document.title === '我的任务'")

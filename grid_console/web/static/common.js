@@ -195,6 +195,7 @@ const I18N = {
     "patrol.photo": "拍照上传",
     "patrol.photoDone": "照片已上传",
     "patrol.photoBusy": "上传中…",
+    "patrol.newTask": "新任务",
   },
   en: {
     "lang.switch": "中文",
@@ -387,6 +388,7 @@ const I18N = {
     "patrol.photo": "Take a photo",
     "patrol.photoDone": "Photo uploaded",
     "patrol.photoBusy": "Uploading…",
+    "patrol.newTask": "New task",
   },
 };
 

@@ -22,7 +22,8 @@ const ROLE_ACTIONS = {
 const NEEDS_NOTE = ["return"];
 const COLOUR_ORDER = { red: 0, yellow: 1, green: 2 };
 
-const state = { me: null, cases: [], signature: "", notes: new Map(), photos: new Map() };
+const state = { me: null, cases: [], signature: "", notes: new Map(), photos: new Map(),
+  seen: null };
 
 function showError(text) {
   document.getElementById("error").textContent = text || "";
@@ -62,6 +63,7 @@ async function act(c, action) {
   showError("");
   try {
     await api("POST", `/api/cases/${c.id}/actions`, body);
+    if (action === "accept") document.getElementById("new-task").hidden = true;
     if (action === "handle" || action === "return") {
       state.notes.delete(c.id);
       state.photos.delete(c.id);
@@ -161,9 +163,26 @@ function render() {
     : [el("p", { class: "muted", id: "empty" }, t("patrol.none"))]));
 }
 
+// Cases dispatched to me that the page has not shown before: the page itself is a channel
+// (issue 16), so it says so on the screen, in the tab's title and with a buzz where phones can.
+function announce(cases) {
+  const me = state.me.username;
+  const mine = cases.filter((c) => c.state === "dispatched" && c.assignees.includes(me));
+  const fresh = state.seen === null ? [] : mine.filter((c) => !state.seen.has(c.id));
+  state.seen = new Set([...(state.seen || []), ...mine.map((c) => c.id)]);
+  const waiting = mine.length;
+  document.title = (waiting ? `(${waiting}) ` : "") + t("patrol.title");
+  if (!fresh.length) return;
+  const banner = document.getElementById("new-task");
+  banner.textContent = `${t("patrol.newTask")}：` + fresh.map((c) => word("kind", c.kind)).join("、");
+  banner.hidden = false;
+  if (navigator.vibrate) navigator.vibrate([300, 100, 300]);
+}
+
 async function refresh() {
   const reply = await api("GET", "/api/cases?limit=200");
   state.cases = reply.cases;
+  announce(reply.cases);
   render();
 }
 
