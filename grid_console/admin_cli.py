@@ -20,6 +20,7 @@ from typing import TextIO
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from grid_console.auth.audit import CLI_ACTOR, record
 from grid_console.auth.roles import Role, parse_role
 from grid_console.clock import Clock
 from grid_console.db.session import transaction
@@ -79,7 +80,19 @@ def run(
     try:
         rows = read_rows(table, content, str(args.file))
         now = clock()
-        count = transaction(engine, lambda s: apply_rows(s, table, rows, now))
+
+        def work(session: Session) -> int:
+            count = apply_rows(session, table, rows, now)
+            record(
+                session,
+                actor=CLI_ACTOR,
+                action=f"import_{table.value}",
+                detail={"file": str(args.file)[:256], "rows": count},
+                now=now,
+            )
+            return count
+
+        count = transaction(engine, work)
     except FileImportError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -113,24 +126,40 @@ def _users(
             if person is None:
                 raise ValueError(f"no user {args.name!r}")
             person.password_hash = hashed
+            record(
+                session,
+                actor=CLI_ACTOR,
+                action="set_password",
+                detail={"username": args.name},
+                now=clock(),
+            )
 
         transaction(engine, set_password)
         out(f"password of {args.name} set")
         return 0
     role = parse_role(args.role)
-    try:
-        transaction(
-            engine,
-            lambda s: add_person(
-                s,
-                username=args.name,
-                role=role,
-                now=clock(),
-                password=password,
-                display_name=args.display_name,
-                grids=args.grid,
-            ),
+
+    def add(session: Session) -> None:
+        now = clock()
+        add_person(
+            session,
+            username=args.name,
+            role=role,
+            now=now,
+            password=password,
+            display_name=args.display_name,
+            grids=args.grid,
         )
+        record(
+            session,
+            actor=CLI_ACTOR,
+            action="add_person",
+            detail={"username": args.name, "role": role.value, "can_log_in": True},
+            now=now,
+        )
+
+    try:
+        transaction(engine, add)
     except DirectoryError as exc:
         raise ValueError(str(exc)) from None
     out(f"added {args.name} ({role.value})")

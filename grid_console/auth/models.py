@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grid_console.db.base import Base
-from grid_console.db.types import UtcDateTime
+from grid_console.db.types import UtcDateTime, json_type
 
 
 class AuthSession(Base):
@@ -36,3 +37,16 @@ class LoginAttempt(Base):
     remote: Mapped[str | None] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     ok: Mapped[bool] = mapped_column(Boolean)
+
+
+class AdminAudit(Base):
+    """Who changed the directory or the accounts, and how: an import, a person added, a
+    password set (never the password). Case actions have their own trail (case_events)."""
+
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(json_type())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grid_console.auth.models import AuthSession, LoginAttempt
+from grid_console.auth.models import AdminAudit, AuthSession, LoginAttempt
 from grid_console.cases.models import Case, CaseAlert, CaseAssignee, CaseEvent, CasePhoto
 from grid_console.commands.models import OutboxCommand
 from grid_console.db.base import Base
@@ -17,6 +17,7 @@ from grid_console.stats import models as stats_models  # noqa: F401  (indexes)
 metadata = Base.metadata
 
 __all__ = [
+    "AdminAudit",
     "AlertEvent",
     "AlertSnapshot",
     "AuthSession",

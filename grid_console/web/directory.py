@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from grid_console.auth.audit import record
 from grid_console.auth.roles import (
     READS_DIRECTORY,
     ROLE_NAMES_ZH,
@@ -49,10 +50,22 @@ class DirectoryApi:
     engine: Engine
     clock: Clock
 
-    def import_file(self, table: Table, content: bytes, filename: str) -> int:
+    def import_file(self, table: Table, content: bytes, filename: str, actor: str) -> int:
         rows = read_rows(table, content, filename)
         now = self.clock()
-        return transaction(self.engine, lambda s: apply_rows(s, table, rows, now))
+
+        def work(session: Session) -> int:
+            count = apply_rows(session, table, rows, now)
+            record(
+                session,
+                actor=actor,
+                action=f"import_{table.value}",
+                detail={"file": filename[:256], "rows": count},
+                now=now,
+            )
+            return count
+
+        return transaction(self.engine, work)
 
     def export(self, table: Table, filename: str) -> bytes:
         with Session(self.engine) as session:
@@ -79,7 +92,7 @@ def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) ->
             return {"people": [_person(session, p) for p in found]}
 
     @app.post("/api/people")
-    def create_person(body: PersonIn, _: Principal = writer) -> dict[str, object]:
+    def create_person(body: PersonIn, who: Principal = writer) -> dict[str, object]:
         try:
             role = parse_role(body.role)
 
@@ -94,6 +107,17 @@ def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) ->
                     grids=body.grids,
                     phone=body.phone,
                 )
+                record(
+                    session,
+                    actor=who.username,
+                    action="add_person",
+                    detail={
+                        "username": person.username,
+                        "role": person.role,
+                        "can_log_in": body.password is not None,
+                    },
+                    now=api.clock(),
+                )
                 return _person(session, person)
 
             return transaction(api.engine, work)
@@ -107,11 +131,11 @@ def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) ->
 def _table_routes(app: FastAPI, api: DirectoryApi, table: Table, reader: Any, writer: Any) -> None:
     @app.post(f"/api/{table.value}/import", name=f"import_{table.value}")
     async def import_table(
-        file: Annotated[UploadFile, File()], _: Principal = writer
+        file: Annotated[UploadFile, File()], who: Principal = writer
     ) -> dict[str, object]:
         content = await file.read(MAX_FILE_BYTES + 1)
         try:
-            count = api.import_file(table, content, file.filename or "upload.csv")
+            count = api.import_file(table, content, file.filename or "upload.csv", who.username)
         except FileImportError as exc:
             errors = [
                 {"row": p.row, "column": p.column, "message": p.message} for p in exc.problems

@@ -126,6 +126,9 @@ class CaseDetail(BaseModel):
     photos: list[str]
 
 
+MAX_DISPATCH_TO = 50  # a grid's whole duty roster; more is a mistake or an attack
+
+
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -139,6 +142,8 @@ class ActionIn(BaseModel):
 
     def targets(self) -> list[str]:
         names = [self.to] if isinstance(self.to, str) else list(self.to or [])
+        if len(names) > MAX_DISPATCH_TO:
+            raise ValueError(f"to: at most {MAX_DISPATCH_TO} people at once")
         for name in names:
             if not 1 <= len(name) <= 64:
                 raise ValueError("to: each user name is 1 to 64 characters")

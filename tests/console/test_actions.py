@@ -73,23 +73,31 @@ def test_the_whole_path_and_a_signed_resolve(
     case_id = open_case(console, broker)
     api = api_as(console)
     patrol = api_as(console, "patrol-7", "patrol-password-1")
-    steps = [(api, "register", None), (api, "dispatch", "patrol-7"), (patrol, "accept", None),
-             (patrol, "arrive", None), (patrol, "handle", None), (api, "close", None)]  # fmt: skip
+    steps = [
+        (api, "register", None),
+        (api, "dispatch", "patrol-7"),
+        (patrol, "accept", None),
+        (patrol, "arrive", None),
+        (patrol, "handle", None),
+        (api, "close", None),
+    ]
     photo = b"\xff\xd8\xff\xe0" + b"site-photo" * 100 + b"\xff\xd9"
     for client, action, to in steps:
         body: dict[str, Any] = {"action": action, "to": to, "note": f"{action} done"}
         if action == "handle":
             # The patrol's photo, uploaded twice (a retry on a bad network): stored once.
             for _ in range(2):
-                up = patrol.post(f"/api/cases/{case_id}/photos",
-                                 files={"file": ("p.jpg", photo, "image/jpeg")})  # fmt: skip
+                up = patrol.post(
+                    f"/api/cases/{case_id}/photos", files={"file": ("p.jpg", photo, "image/jpeg")}
+                )
                 assert up.status_code == 200, up.text
             body["photos"] = [up.json()["sha256"]]
             html = {"file": ("x.jpg", b"<html>", "image/jpeg")}
             not_a_photo = patrol.post(f"/api/cases/{case_id}/photos", files=html)
             assert not_a_photo.status_code == 422
-            unknown = patrol.post(f"/api/cases/{case_id}/actions",
-                                  json={**body, "photos": ["0" * 64]})  # fmt: skip
+            unknown = patrol.post(
+                f"/api/cases/{case_id}/actions", json={**body, "photos": ["0" * 64]}
+            )
             assert unknown.status_code == 422 and unknown.json()["detail"].startswith("photos:")
         reply = client.post(f"/api/cases/{case_id}/actions", json=body)
         assert reply.status_code == 200, reply.text
@@ -141,6 +149,23 @@ def test_invalid_actions_are_refused_and_change_nothing(
     no_note = api.post(f"/api/cases/{case_id}/actions", json={"action": "defer"})
     assert no_note.status_code == 422 and "needs a note" in no_note.json()["detail"]
     assert api.post("/api/cases/999999/actions", json={"action": "register"}).status_code == 404
+    # Hostile or careless bodies: named, refused, nothing written.
+    crowd = api.post(
+        f"/api/cases/{case_id}/actions",
+        json={"action": "dispatch", "to": [f"p{n}" for n in range(51)]},
+    )
+    assert crowd.status_code == 422 and crowd.json()["detail"].startswith("to:")
+    past = api.post(
+        f"/api/cases/{case_id}/actions", json={"action": "defer", "note": "x", "due": "2020-01-01"}
+    )
+    assert past.status_code == 422 and past.json()["detail"].startswith("due:")
+    naive = api.post(
+        f"/api/cases/{case_id}/actions",
+        json={"action": "defer", "note": "x", "due": "2099-01-01T09:00:00"},
+    )
+    assert naive.status_code == 422 and "zone" in naive.json()["detail"]
+    extra = api.post(f"/api/cases/{case_id}/actions", json={"action": "close", "by": "someone"})
+    assert extra.status_code == 422  # nobody names the actor but the session
 
     detail = api.get(f"/api/cases/{case_id}").json()
     assert detail["case"]["state"] == "registered"
@@ -157,8 +182,9 @@ def test_a_false_alarm_during_a_broker_outage_is_sent_when_it_returns(
     broker.stop()
     wait_until(lambda: not console.mqtt.connected, what="the console to notice")
     api = api_as(console)
-    reply = api.post(f"/api/cases/{case_id}/actions",
-                     json={"action": "false_alarm", "note": "误报 测试"})  # fmt: skip
+    reply = api.post(
+        f"/api/cases/{case_id}/actions", json={"action": "false_alarm", "note": "误报 测试"}
+    )
     assert reply.status_code == 200
     assert reply.json()["case"]["colour"] == "green"
     time.sleep(1.0)

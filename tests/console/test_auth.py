@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from grid_console.app import Console
 from grid_console.auth.bootstrap import ensure_admin
+from grid_console.auth.models import AdminAudit
 from grid_console.auth.service import AuthService
 from grid_console.db.engine import default_url, make_engine
 from grid_console.db.migrate import upgrade
@@ -181,6 +182,13 @@ def test_a_patrol_sees_and_acts_on_its_own_grid_only(
     assert patrol.get("/api/people").status_code == 403
     assert operator.get("/api/people").status_code == 200
     assert operator.post("/api/people", json={"username": "x", "role": "patrol"}).status_code == 403
+    # An admin may, and the change is recorded with who made it.
+    admin = api_as(console)
+    made = admin.post("/api/people", json={"username": "xu", "role": "patrol", "grids": ["B"]})
+    assert made.status_code == 200 and made.json()["grids"] == ["B"]
+    with Session(console.engine) as session:
+        rows = session.execute(select(AdminAudit.actor, AdminAudit.action)).tuples().all()
+    assert rows == [("admin", "add_person")]
 
 
 def test_first_start_creates_one_admin(backend: Backend, tmp_path: Path) -> None:

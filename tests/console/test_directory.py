@@ -15,6 +15,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from grid_console.auth.models import AdminAudit
 from grid_console.db.engine import default_url, make_engine
 from grid_console.db.migrate import upgrade
 from grid_console.db.session import transaction
@@ -109,7 +110,11 @@ zhou,patrol,Z,,ftp://x
     with pytest.raises(FileImportError) as header:
         load(engine, Table.ROSTERS, "username,grid,day\nli,A,1\n", "r.csv")
     assert {(p.row, p.column) for p in header.value.problems} == {
-        (1, "day"), (1, "weekday"), (1, "start"), (1, "end")}  # fmt: skip
+        (1, "day"),
+        (1, "weekday"),
+        (1, "start"),
+        (1, "end"),
+    }
     with pytest.raises(FileImportError) as loop:
         load(engine, Table.GRIDS, "id,parent\nA,A-1\n")
     assert [(p.row, p.column) for p in loop.value.problems] == [(2, "parent")]
@@ -118,8 +123,11 @@ zhou,patrol,Z,,ftp://x
     with pytest.raises(FileImportError) as times:
         load(engine, Table.ROSTERS, roster)
     assert {(p.row, p.column) for p in times.value.problems} == {(2, "weekday"), (2, "start")}
-    for junk, name in ((b"\xff\xfe\x00garbage", "x.csv"), (b"PK\x03\x04broken", "x.xlsx"),
-                       (b"id\nA\n", "x.txt")):  # fmt: skip
+    for junk, name in (
+        (b"\xff\xfe\x00garbage", "x.csv"),
+        (b"PK\x03\x04broken", "x.xlsx"),
+        (b"id\nA\n", "x.txt"),
+    ):
         with pytest.raises(FileImportError):
             load(engine, Table.GRIDS, junk, name)
 
@@ -151,8 +159,10 @@ def test_xlsx_with_chinese_headers_and_excel_times(engine: Engine) -> None:
         assert (shift.weekday, shift.start_minute, shift.end_minute) == (2, 450, 930)
         xlsx = render(export_rows(session, Table.ROSTERS), "r.xlsx", Table.ROSTERS)
     rows = list(load_workbook(io.BytesIO(xlsx)).worksheets[0].iter_rows(values_only=True))
-    assert rows == [("username", "grid", "weekday", "start", "end"),
-                    ("li", "C-1", "3", "07:30", "15:30")]  # fmt: skip
+    assert rows == [
+        ("username", "grid", "weekday", "start", "end"),
+        ("li", "C-1", "3", "07:30", "15:30"),
+    ]
 
 
 def test_the_import_commands(backend: Backend, tmp_path: Path) -> None:
@@ -167,13 +177,42 @@ def test_the_import_commands(backend: Backend, tmp_path: Path) -> None:
         assert f"imported {text.count(chr(10)) - 1} row(s) of {table}" in done.stdout
     bad = tmp_path / "bad.csv"
     bad.write_text("id,parent\nQ,nowhere\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "grid_console", "grids", "import", str(bad), *db],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "grid_console", "grids", "import", str(bad), *db],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1
     assert "row 2, column parent: no grid 'nowhere'" in done.stderr
+    engine = make_engine(backend.url or default_url(tmp_path / "c"))
+    try:
+        with Session(engine) as session:
+            audit = (
+                session.execute(
+                    select(AdminAudit.actor, AdminAudit.action, AdminAudit.detail).order_by(
+                        AdminAudit.id
+                    )
+                )
+                .tuples()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    assert [(a, b, d["rows"]) for a, b, d in audit] == [
+        ("cli", "import_grids", 3),
+        ("cli", "import_people", 2),
+        ("cli", "import_rosters", 3),
+    ]
     out = tmp_path / "export.xlsx"
-    done = subprocess.run([sys.executable, "-m", "grid_console", "people", "export", str(out), *db],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "grid_console", "people", "export", str(out), *db],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     rows = list(load_workbook(out).worksheets[0].iter_rows(values_only=True))
     assert [r[0] for r in rows] == ["username", "li", "zhang"]

@@ -3,6 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 
+admin_audit (added before 0002 was released) records who changed the directory or accounts.
 Cases opened under 0001 get their own alert in case_alerts and, while open, their two
 deadlines as rows, so the deadline job treats them like new ones.
 """
@@ -11,8 +12,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from grid_console.db.types import UtcDateTime
+
+# Written out here, not imported from the models: a migration describes the schema as it was.
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = "0002"
 down_revision = "0001"
@@ -21,6 +26,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _admin_audit()
+
     op.create_table(
         "login_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -246,7 +253,22 @@ def upgrade() -> None:
         )
 
 
+def _admin_audit() -> None:
+    op.create_table(
+        "admin_audit",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", UtcDateTime(), nullable=False),
+        sa.Column("actor", sa.String(length=128), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("detail", _JSON, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_admin_audit")),
+    )
+    with op.batch_alter_table("admin_audit", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_admin_audit_at"), ["at"], unique=False)
+
+
 def downgrade() -> None:
+    op.drop_table("admin_audit")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_column("deferred_until")
         batch_op.drop_column("escalation_level")

@@ -1,0 +1,22 @@
+"""bench.console_deadlines runs end to end on a few cases, so it cannot rot (the full run is
+never part of the tests; its figures are in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import console_deadlines
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_deadline_benchmark_runs_on_a_few_cases(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nText written by people stays.\n", encoding="utf-8")
+    assert console_deadlines.main(["--quick", "--doc", str(doc)]) == 0
+    text = doc.read_text(encoding="utf-8")
+    assert "Text written by people stays." in text
+    assert text.count("<!-- bench:console_deadlines begin") == 1
+    assert "| SQLite | 2 |" in text and "| yes |" in text and "| NO |" not in text
