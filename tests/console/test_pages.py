@@ -8,6 +8,7 @@ Screenshots go to `test-artifacts/` for a person to look at.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from grid_console.app import Console
+from grid_console.cases.photos import MAX_PHOTO_BYTES
 from tests.console.conftest import Backend
 from tests.console.helpers import (
     NodeStandIn,
@@ -457,3 +459,46 @@ def test_a_case_dispatched_to_me_is_announced_on_the_phone(
     phone.locator(f"article.task[data-case='{case}'] button[data-action='accept']").click()
     banner.wait_for(state="hidden", timeout=TIMEOUT_MS)
     phone.wait_for_function("document.title === '我的任务'")
+
+
+def test_a_big_camera_picture_is_sent_shrunk(
+    console: Console,
+    served: Served,
+    broker: MosquittoBroker,
+    open_tab: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    # 4800x3600 as a PNG: over the console's 8 MiB limit, as a phone's full-size picture can be.
+    big = tmp_path / "camera.png"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(shared(PHOTO)),
+                    "-vf", "scale=4800:3600", "-frames:v", "1", str(big)], check=True)  # fmt: skip
+    assert big.stat().st_size > MAX_PHOTO_BYTES
+    client = api_as(console, "zhaoop", PASSWORD)
+    case = case_id(console, raise_alert(broker, "A-05"))
+    for action in ({"action": "register"}, {"action": "dispatch", "to": "lipatrol"}):
+        assert client.post(f"/api/cases/{case}/actions", json=action).status_code == 200
+    phone = open_tab(PHONE)
+    sign_in(phone, served.base, "lipatrol", "/patrol")
+    card = phone.locator(f"article.task[data-case='{case}']")
+    card.locator("button[data-action='accept']").click()
+    phone.locator(f"article.task[data-case='{case}'][data-state='accepted']").wait_for()
+    card.locator(f"#photo-{case}").set_input_files(str(big))
+    phone.wait_for_function("document.getElementById('notice').textContent === '照片已上传'")
+    (photo,) = client.get(f"/api/cases/{case}").json()["photos"]
+    content = client.get(f"/api/cases/{case}/photos/{photo}").content
+    assert content[:3] == b"\xff\xd8\xff", "sent as a JPEG"
+    assert len(content) < 2 * 1024 * 1024
+    width, height = jpeg_size(content)
+    assert (width, height) == (2560, 1920)
+
+
+def jpeg_size(content: bytes) -> tuple[int, int]:
+    """Width and height from the JPEG's start-of-frame marker."""
+    at = 2
+    while at < len(content):
+        marker, length = content[at + 1], int.from_bytes(content[at + 2 : at + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            height = int.from_bytes(content[at + 5 : at + 7], "big")
+            return int.from_bytes(content[at + 7 : at + 9], "big"), height
+        at += 2 + length
+    raise AssertionError("no start-of-frame marker")

@@ -78,9 +78,33 @@ async function act(c, action) {
   }
 }
 
+// A phone's camera writes 5 to 20 MB; the console takes at most 8 MiB and the patrol may be on
+// a slow network. A big picture is sent as a JPEG of at most 2560 px a side, which still shows
+// a number plate; a small one goes as it is.
+const SHRINK_ABOVE_BYTES = 2 * 1024 * 1024;
+const MAX_SIDE_PX = 2560;
+
+async function shrink(file) {
+  if (file.size <= SHRINK_ABOVE_BYTES || !window.createImageBitmap) return file;
+  try {
+    const bitmap = await createImageBitmap(file);  // applies the EXIF orientation
+    const scale = Math.min(1, MAX_SIDE_PX / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.85));
+    return blob ? new File([blob], "photo.jpg", { type: "image/jpeg" }) : file;
+  } catch (_) {
+    return file;  // not a picture the browser can read: the server says what is wrong
+  }
+}
+
 async function upload(c, input) {
-  const file = input.files && input.files[0];
-  if (!file) return;
+  const picked = input.files && input.files[0];
+  if (!picked) return;
+  showNotice(t("patrol.photoBusy"));
+  const file = await shrink(picked);
   const form = new FormData();
   form.append("file", file, file.name || "photo.jpg");
   showError("");
