@@ -140,7 +140,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         )
 
     _case_routes(app, ctx, anyone)
-    app.include_router(pages_router(ctx.cases, security))
+    app.include_router(pages_router(ctx.cases, security, ctx.timezone))
     if ctx.directory is not None:
         add_directory_routes(app, ctx.directory, security)
     if ctx.stats is not None:

@@ -37,7 +37,7 @@ _DISPATCHERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.GRID_HEAD, Role.GRID_L
 _NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
-def pages_router(cases: CaseService, security: Security) -> APIRouter:
+def pages_router(cases: CaseService, security: Security, timezone: str) -> APIRouter:
     router = APIRouter()
     engine = cases.engine
     anyone = Depends(security.require())
@@ -76,6 +76,11 @@ def pages_router(cases: CaseService, security: Security) -> APIRouter:
     @router.get("/static/console/{name}", include_in_schema=False)
     def static_file(name: str) -> Response:
         return _page(name)
+
+    @router.get("/api/pages/settings")
+    def settings(_: Principal = anyone) -> dict[str, str]:
+        # The console's zone: a deferral's date means midnight there, not in the browser's zone.
+        return {"timezone": timezone}
 
     @router.get("/api/pages/cases/{case_id}/evidence")
     def evidence(case_id: int, who: Principal = anyone) -> dict[str, Any]:

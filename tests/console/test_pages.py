@@ -502,3 +502,34 @@ def jpeg_size(content: bytes) -> tuple[int, int]:
             return int.from_bytes(content[at + 7 : at + 9], "big"), height
         at += 2 + length
     raise AssertionError("no start-of-frame marker")
+
+
+def test_inbox_keeps_the_operators_note_and_defers_to_a_chosen_date(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    client = api_as(console, "zhaoop", PASSWORD)
+    case = case_id(console, raise_alert(broker, "A-05"))
+    assert client.post(f"/api/cases/{case}/actions", json={"action": "register"}).status_code == 200
+    desk = open_tab(DESKTOP)
+    sign_in(desk, served.base, "zhaoop", "/inbox")
+    desk.goto(f"{served.base}/cases/{case}")
+    desk.locator("#detail-state[data-state='registered']").wait_for(timeout=TIMEOUT_MS)
+    desk.fill("#act-note", "物业说明天上午处理")
+    # Someone else dispatches meanwhile: no redraw while the operator is typing ...
+    reply = client.post(f"/api/cases/{case}/actions", json={"action": "dispatch", "to": "lipatrol"})
+    assert reply.status_code == 200
+    desk.wait_for_timeout(4000)  # more than one poll
+    assert desk.locator("#detail-state").get_attribute("data-state") == "registered"
+    # ... and once the note field is left, the truth is drawn and the note is still there.
+    desk.locator("h3").first.click()
+    desk.locator("#detail-state[data-state='dispatched']").wait_for(timeout=TIMEOUT_MS)
+    assert desk.input_value("#act-note") == "物业说明天上午处理"
+    desk.fill("#act-due", "")
+    desk.click("button[data-action='defer']")
+    assert desk.locator("#act-error").inner_text() == "请选择挂账到期日期"
+    desk.fill("#act-due", "2031-05-20")
+    desk.click("button[data-action='defer']")
+    desk.locator("#detail-state[data-state='deferred']").wait_for(timeout=TIMEOUT_MS)
+    found = client.get(f"/api/cases/{case}").json()
+    assert found["case"]["deferred_until"].startswith("2031-05-19T16:00:00"), "midnight in Shanghai"
+    assert found["events"][-1]["note"] == "物业说明天上午处理"

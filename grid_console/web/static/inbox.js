@@ -115,6 +115,18 @@ function timeline(events) {
     noteOf(e) ? el("div", { class: "small" }, noteOf(e)) : null)));
 }
 
+// "2031-05-20" as the start of that day in the console's zone, with the zone's offset written
+// out ("2031-05-20T00:00:00+08:00"): the API takes a time only with its zone.
+async function midnightIn(day) {
+  if (!view.timezone) view.timezone = (await api("GET", "/api/pages/settings")).timezone;
+  const [y, m, d] = day.split("-").map(Number);
+  const noon = new Date(Date.UTC(y, m - 1, d, 12));  // the day's offset, away from DST edges
+  const name = new Intl.DateTimeFormat("en-US", { timeZone: view.timezone, timeZoneName: "longOffset" })
+    .formatToParts(noon).find((p) => p.type === "timeZoneName").value;  // "GMT+08:00" or "GMT"
+  const offset = name === "GMT" ? "+00:00" : name.slice(3);
+  return `${day}T00:00:00${offset}`;
+}
+
 async function peopleFor(grid) {
   const key = grid || "";
   if (!view.people.has(key)) {
@@ -137,8 +149,9 @@ async function act(c, action) {
     body.to = to;
   }
   if (action === "defer") {
-    const due = new Date(Date.now() + 86400000);
-    body.due = due.toISOString().slice(0, 10);
+    const due = document.getElementById("act-due").value;
+    if (!due) { status.textContent = t("err.needDue"); return; }
+    body.due = await midnightIn(due);
   }
   try {
     await api("POST", `/api/cases/${c.id}/actions`, body);
@@ -157,6 +170,10 @@ async function renderDetail() {
   if (!d) return;
   const sig = CONSOLE.lang + JSON.stringify(d);
   if (sig === view.detailSig) return;
+  // Never redraw under the operator's hands (a note being typed, a person being chosen): the
+  // change is drawn once they leave the field.
+  const busy = document.activeElement;
+  if (busy && ["act-note", "act-to", "act-due"].includes(busy.id)) return;
   // Keep what the operator is writing across a live redraw.
   const typing = document.getElementById("act-note");
   const kept = typing ? typing.value : "";
@@ -172,6 +189,15 @@ async function renderDetail() {
         `${p.name || p.username} (${p.username}) · ${word("role", p.role)}`)));
     picker.value = chosen;
   }
+  let due = null;
+  if (actions.includes("defer")) {
+    const tomorrow = new Date(Date.now() + 86400000);
+    const pad = (n) => String(n).padStart(2, "0");
+    due = el("label", { class: "small" }, t("case.deferUntil") + " ",
+      el("input", { type: "date", id: "act-due",
+        value: `${tomorrow.getFullYear()}-${pad(tomorrow.getMonth() + 1)}-${pad(tomorrow.getDate())}` }));
+  }
+  const keptDue = document.getElementById("act-due") ? document.getElementById("act-due").value : "";
   const buttons = actions.map((action) => el("button", {
     type: "button", "data-action": action,
     class: ["register", "dispatch", "close"].includes(action) ? "primary" : action === "false_alarm" ? "danger" : null,
@@ -192,7 +218,7 @@ async function renderDetail() {
       el("dt", {}, t("case.due")), el("dd", {}, fmtTime(c.response_due_at)),
       el("dt", {}, t("case.handleDue")), el("dd", {}, fmtTime(c.handle_due_at)),
       el("dt", {}, t("case.assignees")), el("dd", {}, c.assignees.join("、") || "—")),
-    el("div", { class: "actions" }, picker, buttons),
+    el("div", { class: "actions" }, picker, buttons, due),
     actions.length ? el("textarea", { id: "act-note", maxlength: "1000",
       placeholder: t("case.notePlaceholder") }) : el("textarea", { id: "act-note", hidden: true }),
     el("p", { class: "error", id: "act-error", role: "alert" }),
@@ -203,6 +229,7 @@ async function renderDetail() {
       el("img", { src: `/api/cases/${c.id}/photos/${sha}`, alt: t("case.photos"), "data-photo": sha }))),
     el("h3", {}, t("case.timeline")), timeline(d.events));
   document.getElementById("act-note").value = kept;
+  if (keptDue && document.getElementById("act-due")) document.getElementById("act-due").value = keptDue;
 }
 
 async function refreshDetail() {
