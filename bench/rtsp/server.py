@@ -30,6 +30,7 @@ import argparse
 import random
 import sys
 import threading
+import time
 
 import gi
 
@@ -58,7 +59,7 @@ class Producer:
         self.path = path
         self.rng = rng
         self.lock = threading.Lock()
-        # id(appsrc) -> (appsrc, its clock: [started on a keyframe, first pts, frames pushed])
+        # id(appsrc) -> (appsrc, [started on a keyframe, first pts, last pts offset, start])
         self.sinks: dict[int, tuple[object, list[float]]] = {}
         self.stalled = False
         self.corrupt = 0.0
@@ -127,13 +128,16 @@ class Producer:
             if not state[0]:
                 if not key:
                     continue  # a client starts on a keyframe, as from a camera
-                state[:] = [1.0, _running_time(src), 0.0]
+                state[:] = [1.0, _running_time(src), -float(duration), time.monotonic()]
             out = Gst.Buffer.new_wrapped(bytes(data))
-            # Evenly spaced capture times, as a camera stamps them; arrival times would jitter.
-            out.pts = int(state[1] + state[2] * duration)
+            # Capture times as a camera stamps them: evenly spaced while frames flow, and after
+            # a pause (a loop's seek, a starved server) as late as the pause, never behind the
+            # clock by more than a few frames; arrival times alone would jitter.
+            since = (time.monotonic() - state[3]) * Gst.SECOND
+            state[2] = max(state[2] + duration, since - 3 * duration)
+            out.pts = int(state[1] + state[2])
             out.dts = out.pts
             out.duration = duration
-            state[2] += 1
             if not key:
                 out.set_flags(Gst.BufferFlags.DELTA_UNIT)
             src.emit("push-buffer", out)  # type: ignore[attr-defined]
@@ -144,7 +148,7 @@ class Producer:
         with self.lock:
             if self.caps is not None:
                 src.set_property("caps", self.caps)  # type: ignore[attr-defined]
-            self.sinks[id(src)] = (src, [0.0, 0.0, 0.0])
+            self.sinks[id(src)] = (src, [0.0, 0.0, 0.0, 0.0])
 
     def detach(self, src: object) -> None:
         with self.lock:

@@ -96,6 +96,7 @@ class AvReader:
         self._mode: DecodeMode | None = None
         self._due = -math.inf
         self._anchor: float | None = None  # min(arrival - pts) seen: the stream's own pace
+        self._last_offset: tuple[float, float] | None = None  # (arrival, arrival - pts)
         self._pace0: tuple[float, float] | None = None  # (monotonic, pts) of a file's start
         self._bad = 0
         self._bsf: Any = None
@@ -198,11 +199,20 @@ class AvReader:
 
     def _lag(self, now: float, pts: float) -> float:
         """How far this packet arrives behind the stream's own pace: 0 while the capture keeps
-        up, growing while it waits for the decoder (the socket buffers the rest)."""
+        up, growing while it waits for the decoder (the socket buffers the rest).
+
+        A backlog grows at most as fast as the wall clock between two packets; a larger step
+        is the stream's timestamps jumping (FFmpeg aligning RTSP time to the first RTCP
+        report, a camera restarting its clock), which is no lag: the anchor follows it.
+        """
         offset = now - pts
-        if self._anchor is None or offset < self._anchor or offset - self._anchor > 3600.0:
-            self._anchor = offset  # the first packet, a faster burst, or a timestamp jump
-        return offset - self._anchor
+        last = self._last_offset
+        self._last_offset = (now, offset)
+        if self._anchor is None or offset < self._anchor:
+            self._anchor = offset  # the first packet, or one ahead of all before (a burst)
+        elif last is not None and offset - last[1] > (now - last[0]) + 0.5:
+            self._anchor += offset - last[1]  # timestamps jumped back
+        return max(0.0, offset - self._anchor)
 
     def _pace(self, now: float, pts: float) -> bool:
         """Hold a file to its timestamps, as a camera would deliver it; True if stopped."""

@@ -79,7 +79,8 @@ def test_a_clip_starts_on_the_keyframe_before_and_ends_after(
 
 def _written(clip: ClipRequest, tmp_path: Path) -> Path:
     path = tmp_path / f"{clip.clip_id}.mp4"
-    # FFmpeg's raw H.264 parser, which cuts the frames for the remux, merges a few short ones.
+    # Packets re-cut from an MP4 file (h264_mp4toannexb) include a few without a picture; the
+    # remux (FFmpeg's H.264 parser) counts pictures. From RTSP it is one packet, one picture.
     assert remux_clip(clip, path) == pytest.approx(len(clip.packets), abs=3)
     return path
 
