@@ -126,8 +126,20 @@ class _Queries:
             .correlate(Case)
             .scalar_subquery()
         )
-        waiting_response = [s.value for s in AWAITING_RESPONSE]
-        waiting_handling = [s.value for s in AWAITING_HANDLING]
+        # The deadline that applies in the state the case was in at as_of, as one simple CASE
+        # over the looked-up state: the lookup runs once per case (written as two ORed tests,
+        # both backends ran it twice). Waiting for a response, the earlier of the two
+        # deadlines applies (a return can push the response deadline past the handling one).
+        earlier_due = case(
+            (Case.response_due_at < Case.handle_due_at, Case.response_due_at),
+            else_=Case.handle_due_at,
+        )
+        due_then = case(
+            {s.value: earlier_due for s in AWAITING_RESPONSE}
+            | {s.value: Case.handle_due_at for s in AWAITING_HANDLING - AWAITING_RESPONSE},
+            value=state_then,
+            else_=None,
+        )
         open_states = [s.value for s in State if s not in TERMINAL]
         # The candidates come from two indexes, not from a scan of every case: a case that was
         # open at as_of is open now, or was closed after as_of (closing sets closed_at, and a
@@ -143,10 +155,7 @@ class _Queries:
             .where(
                 Case.opened_at < self.as_of,
                 or_(Case.response_due_at <= self.as_of, Case.handle_due_at <= self.as_of),
-                or_(
-                    and_(state_then.in_(waiting_response), Case.response_due_at <= self.as_of),
-                    and_(state_then.in_(waiting_handling), Case.handle_due_at <= self.as_of),
-                ),
+                due_then <= self.as_of,
             )
         )
 

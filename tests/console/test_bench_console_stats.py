@@ -19,4 +19,4 @@ def test_the_figures_benchmark_runs_on_a_tiny_history(tmp_path: Path) -> None:
     text = doc.read_text(encoding="utf-8")
     assert "Text written by people stays." in text
     assert text.count("<!-- bench:console_stats begin") == 1
-    assert "| SQLite | one week, all grids |" in text
+    assert "| SQLite | the last week, all grids |" in text
