@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from grid_console.app import Console
 from grid_console.auth.bootstrap import ensure_admin
 from grid_console.auth.models import AdminAudit
-from grid_console.auth.service import AuthService
+from grid_console.auth.service import AuthService, LoginFailedError
 from grid_console.db.engine import default_url, make_engine
 from grid_console.db.migrate import upgrade
 from grid_console.ingest.broker import parse_broker_url
@@ -227,5 +227,18 @@ def test_users_add_reads_the_password_from_stdin(backend: Backend, tmp_path: Pat
     try:
         result = AuthService(engine).login("chen", "chen-password-1", None, FakeClock()())
         assert result.principal.role.value == "grid_head"
+        # A new password from stdin; the old one stops working.
+        passwd = [*base[:4], "passwd", "chen", *base[8:]]
+        done = subprocess.run(passwd, input="chen-password-2\n", capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        later = FakeClock()
+        later.advance(3600)  # past the throttle window of the failed try below
+        with pytest.raises(LoginFailedError):
+            AuthService(engine).login("chen", "chen-password-1", None, later())
+        assert AuthService(engine).login("chen", "chen-password-2", None, later()).token
+        listed = subprocess.run([*base[:4], "list", *base[8:]], capture_output=True, text=True,
+                                timeout=120, check=False)  # fmt: skip
+        assert "chen\tgrid_head\t-\tlogin\tactive" in listed.stdout
     finally:
         engine.dispose()
