@@ -10,7 +10,7 @@ from edge.config.loader import SiteConfig
 from edge.config.model import Camera
 from edge.messages import Frame
 from edge.parts import motion_gate_for
-from edge.pipeline import CameraPipeline, Detector, Verifier
+from edge.pipeline import CameraPipeline, Detector, Seen, Verifier
 from edge.rules.health import CameraHealth
 from edge.video.av_reader import AvOptions, camera_opener
 from edge.video.capture import CameraCapture, CaptureStats, VideoReader, open_cv_reader
@@ -140,6 +140,11 @@ class CameraSet:
     def latest_frame(self, camera_id: str) -> Frame | None:
         runtime = self._runtime(camera_id)
         return runtime.slot.peek() if runtime else None
+
+    def latest_seen(self, camera_id: str) -> Seen | None:
+        """What the model found on the camera's latest judged frame."""
+        runtime = self._runtime(camera_id)
+        return runtime.pipeline.seen if runtime else None
 
     def degraded(self, camera_id: str) -> bool:
         """Judged below its rate, or decoding keyframes only because decoding fell behind."""

@@ -28,6 +28,15 @@ class Verifier(Protocol):
     def keep_evidence(self, events: Sequence[AlertEvent]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the pipeline saw on its latest frame: replaced whole on every frame, so another
+    thread (the installer page's live boxes) reads it without a lock."""
+
+    wall_ts: float
+    detections: tuple[Detection, ...]
+
+
 @dataclass(slots=True)
 class PipelineStats:
     frames: int = 0
@@ -83,6 +92,7 @@ class CameraPipeline:
         self._last_detections: list[Detection] = []
         self._verifier = verifier
         self.stats = PipelineStats()
+        self.seen: Seen | None = None
 
     def process(self, frame: Frame) -> list[AlertEvent]:
         self.stats.frames += 1
@@ -101,6 +111,7 @@ class CameraPipeline:
             if self._verifier is not None:
                 self._verifier.judge(frame, self.rules)
         tracks = self._tracker.update(detections, frame.ts)
+        self.seen = Seen(frame.wall_ts, tuple(detections))
         events: list[AlertEvent] = []
         for rule in self.rules:
             events.extend(rule.update(tracks, frame.ts))
@@ -112,6 +123,7 @@ class CameraPipeline:
         """The camera is back after an outage: restart absence timers; drop stale tracks."""
         self._tracker.reset()
         self._last_detections = []
+        self.seen = None
         if self._gate is not None:
             self._gate.reset()  # an unchanged picture must still be looked at again
         for rule in self.rules:

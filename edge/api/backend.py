@@ -20,7 +20,7 @@ from edge.commands import Outcome
 from edge.config.loader import SiteConfig
 from edge.messages import Frame
 from edge.parts import build_detector
-from edge.pipeline import Detector, low_floor
+from edge.pipeline import Detector, Seen, low_floor
 
 if TYPE_CHECKING:
     from edge.app import Node
@@ -47,6 +47,10 @@ class NodeBackend(Protocol):
     def metrics(self) -> list[Family]: ...
 
     def latest_frame(self, camera_id: str) -> Frame | None: ...
+
+    def latest_seen(self, camera_id: str) -> Seen | None:
+        """What the model found on the camera's latest judged frame."""
+        ...
 
     def alert_payloads(
         self,
@@ -107,6 +111,9 @@ class LiveBackend:
 
     def latest_frame(self, camera_id: str) -> Frame | None:
         return self._node.cameras.latest_frame(camera_id)
+
+    def latest_seen(self, camera_id: str) -> Seen | None:
+        return self._node.cameras.latest_seen(camera_id)
 
     def alert_payloads(
         self,

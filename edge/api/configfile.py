@@ -7,8 +7,8 @@ the client read it (its `version`, the sha256 of the file, no longer matches). T
 to a temporary file beside the config, is fsynced and renamed over it; the text it replaced is
 kept as `site.yaml.prev`. The file mode is kept, since a config can hold secrets.
 
-Zones of one camera are replaced in the text itself (`zonesedit.py`), so comments and layout
-elsewhere in the file survive an edit made on the installer page.
+Zones of one camera are replaced by a ruamel.yaml round trip (`zonesedit.py`), so the file's
+comments, key order and layout survive an edit made on the installer page.
 """
 
 from __future__ import annotations

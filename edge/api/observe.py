@@ -42,6 +42,8 @@ def _cameras(node: Node) -> list[dict[str, Any]]:
             "frames_read": stats.frames_read if stats else 0,
             "frames_dropped": stats.frames_dropped if stats else 0,
             "reconnects": stats.reconnects if stats else 0, "zones": len(cam.zones),
+            # Pages show what the installer named a zone, not its id.
+            "zone_names": {z.id: z.name for z in cam.zones},
             "degraded": node.cameras.degraded(cam.id),
             "decode": decode_json(stats.decode if stats else None),
             "frames_decoded": stats.decode.frames_decoded if stats and stats.decode else 0,
@@ -66,6 +68,7 @@ def _sensors(node: Node) -> list[dict[str, Any]]:
 def node_status(node: Node) -> dict[str, Any]:
     settings = node.site.settings
     open_alerts = node.manager.open_alerts()
+    down = _wall(node, node.link.down_since)
     return {
         "node": {
             "site": {"id": settings.site.id, "name": settings.site.name or settings.site.id},
@@ -73,6 +76,7 @@ def node_status(node: Node) -> dict[str, Any]:
             "version": __version__,
             "started_at": iso(node.started_at),
             "broker_connected": node.link.connected,
+            "broker_down_since": iso(down) if down is not None else None,
             "outbox_backlog": node.outbox.size(),
         },
         "cameras": _cameras(node),

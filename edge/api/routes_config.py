@@ -19,9 +19,11 @@ from edge.api.schemas import (
     ConfigText,
     Issue,
     Validation,
+    ZoneFields,
     ZoneList,
     ZonesPut,
 )
+from edge.api.zonefields import zone_fields
 from edge.api.zonesedit import CameraNotInFileError, replace_zones, zones_of
 from edge.config.loader import ConfigError, ConfigIssue
 
@@ -35,7 +37,10 @@ REFUSALS: Responses = {
 
 
 def issues_json(issues: Sequence[ConfigIssue]) -> list[Issue]:
-    return [Issue(line=i.line, path=i.path, message=i.message) for i in issues]
+    return [
+        Issue(line=i.line, path=i.path, message=i.message, type=i.code, ctx=dict(i.ctx))
+        for i in issues
+    ]
 
 
 def invalid(issues: Sequence[ConfigIssue]) -> JSONResponse:
@@ -101,6 +106,12 @@ def config_router(ctx: ApiContext) -> APIRouter:
 def zones_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(tags=["config"])
     write = [Depends(ctx.auth.write)]
+
+    @router.get("/api/zone-fields", dependencies=[Depends(ctx.auth.read)])
+    def get_zone_fields() -> ZoneFields:
+        """Every zone setting of the config model (but id, name, kind, polygon, categories):
+        type, bounds, choices, default and defaults by kind, the kinds whose rule reads it."""
+        return ZoneFields(fields=zone_fields())
 
     @router.get("/api/cameras/{camera_id}/zones", dependencies=[Depends(ctx.auth.read)])
     def get_zones(camera_id: str) -> ZoneList:

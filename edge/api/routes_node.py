@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from edge.alerts.evidence import annotate
+from edge.alerts.payload import iso
 from edge.api.context import ApiContext
 from edge.api.metrics import CONTENT_TYPE, render
+from edge.api.schemas import DetectedObject, Detections
 from edge.messages import Image
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,12 @@ def _draw_zones(ctx: ApiContext, camera_id: str, image: Image) -> Image:
     for zone in camera.zones:
         image = annotate(image, list(zone.polygon), ())
     return image
+
+
+def _known_camera(ctx: ApiContext, camera_id: str) -> str:
+    if camera_id not in {c.id for c in ctx.backend.site.settings.cameras}:
+        raise HTTPException(404, "no such camera")
+    return camera_id
 
 
 def node_router(ctx: ApiContext) -> APIRouter:
@@ -71,14 +79,27 @@ def live_router(ctx: ApiContext) -> APIRouter:
     )
     def snapshot(camera_id: str, zones: Annotated[bool, Query()] = False) -> Response:
         """The camera's latest frame; with `zones=1` its zones are outlined."""
-        ids = {c.id for c in ctx.backend.site.settings.cameras}
-        if camera_id not in ids:
-            raise HTTPException(404, "no such camera")
+        _known_camera(ctx, camera_id)
         frame = ctx.backend.latest_frame(camera_id)
         if frame is None:
             raise HTTPException(404, f"no picture from camera {camera_id!r} yet")
         image = _draw_zones(ctx, camera_id, frame.image) if zones else frame.image
         return Response(_jpeg(image), media_type="image/jpeg", headers=NO_STORE)
+
+    @router.get("/api/cameras/{camera_id}/detections", tags=["cameras"], dependencies=read)
+    def detections(camera_id: str) -> Detections:
+        """What the model found on the camera's latest judged frame (boxes normalised 0..1),
+        for the installer page's live boxes. Every detection the detector kept, including
+        those below a zone's min_confidence or outside every zone."""
+        camera = _known_camera(ctx, camera_id)
+        seen = ctx.backend.latest_seen(camera)
+        if seen is None:
+            return Detections(camera=camera, at=None, detections=[])
+        return Detections(
+            camera=camera,
+            at=iso(seen.wall_ts),
+            detections=[DetectedObject.of(d) for d in seen.detections],
+        )
 
     @router.get(
         "/api/events",

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.config.bounded import MAX_CONFIG_BYTES
+from edge.messages import Detection
 
 AlertPayload = dict[str, Any]  # mqtt/schemas/alert.json
 Zone = dict[str, Any]  # a zone as in the YAML; validated with the whole config
@@ -20,6 +21,14 @@ class Issue(BaseModel):
     line: int | None = Field(description="1-based line in the config text, if known.")
     path: str = Field(description="Key path, e.g. cameras[1].zones[0].polygon.")
     message: str
+    type: str = Field(
+        "",
+        description="pydantic's error type, e.g. greater_than_equal; empty "
+        "for the node's own checks. The pages translate by it.",
+    )
+    ctx: dict[str, str | float] = Field(
+        default_factory=dict, description='The error\'s limits, e.g. {"ge": 0}.'
+    )
 
 
 class ConfigText(Body):
@@ -59,6 +68,10 @@ class ZonesPut(Body):
 class ZoneList(BaseModel):
     camera: str
     zones: list[Zone]
+
+
+class ZoneFields(BaseModel):
+    fields: list[dict[str, Any]] = Field(description="One per setting; see docs/api.md.")
 
 
 class AlertList(BaseModel):
@@ -105,3 +118,23 @@ class ClipTestResult(BaseModel):
 
 class Ok(BaseModel):
     ok: bool
+
+
+class DetectedObject(BaseModel):
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2, normalised.")
+    class_name: str = Field(serialization_alias="class", description="The model's class name.")
+    category: str = Field(description="vehicle, two_wheeler or person.")
+    confidence: float
+
+    @classmethod
+    def of(cls, d: Detection) -> DetectedObject:
+        b = d.box
+        box = (round(b.x1, 4), round(b.y1, 4), round(b.x2, 4), round(b.y2, 4))
+        return cls(box=box, class_name=d.class_name, category=d.category.value,
+                   confidence=round(d.confidence, 3))  # fmt: skip
+
+
+class Detections(BaseModel):
+    camera: str
+    at: str | None = Field(description="When the frame was read (ISO 8601); null before one.")
+    detections: list[DetectedObject]

@@ -44,6 +44,10 @@ class ConfigIssue:
     line: int | None
     path: str
     message: str
+    # pydantic's error type and its limits (e.g. "greater_than_equal", {"ge": 0}), so that a
+    # page can say the same thing in the operator's language; empty for the node's own checks.
+    code: str = ""
+    ctx: tuple[tuple[str, str | float], ...] = ()
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -190,9 +194,12 @@ def _pydantic_issues(exc: ValidationError, root: yaml.Node | None, file: str) ->
     errors = exc.errors()
     for err in errors[:MAX_ISSUES]:
         loc: Loc = tuple(err["loc"])
-        issues.append(
-            ConfigIssue(file, _line_of(root, loc), format_path(loc), _message(dict(err), loc))
+        ctx = tuple(
+            (str(k), v if isinstance(v, int | float) and not isinstance(v, bool) else str(v))
+            for k, v in (err.get("ctx") or {}).items()
         )
+        message, code = _message(dict(err), loc), str(err.get("type", ""))
+        issues.append(ConfigIssue(file, _line_of(root, loc), format_path(loc), message, code, ctx))
     if len(errors) > MAX_ISSUES:
         more = f"and {len(errors) - MAX_ISSUES} more problems not listed"
         issues.append(ConfigIssue(file, _line_of(root, ()), "", more))

@@ -216,6 +216,12 @@ class MqttLink:
             return self._session is not None
 
     @property
+    def down_since(self) -> float | None:
+        """Monotonic time the link was last lost (or started unconnected); None while up."""
+        with self._lock:
+            return None if self._session is not None else self._down_since
+
+    @property
     def session(self) -> int | None:
         """The number of the current connection (1, 2, ...), or None while disconnected."""
         with self._lock:

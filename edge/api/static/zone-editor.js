@@ -14,6 +14,8 @@ class ZoneEditor {
     this.selected = -1;
     this.selectedPoint = -1;
     this.drag = null;
+    this.detections = []; // [{box: [x1, y1, x2, y2], class, category, confidence}], normalised
+    this.floor = 0;
     svg.addEventListener("pointerdown", (e) => this.pointerDown(e));
     svg.addEventListener("pointermove", (e) => this.pointerMove(e));
     svg.addEventListener("pointerup", (e) => this.pointerUp(e));
@@ -26,6 +28,15 @@ class ZoneEditor {
     this.selected = zones.length ? 0 : -1;
     this.selectedPoint = -1;
     this.changed();
+  }
+
+  // The model's latest detections, drawn under the zones (they never take a click).
+  // `floor`: detections below it (the selected zone's min_confidence) are drawn faint and
+  // unlabelled: they are seen but do not count.
+  setDetections(detections, floor = 0) {
+    this.detections = detections;
+    this.floor = floor;
+    this.render();
   }
 
   get current() {
@@ -146,6 +157,7 @@ class ZoneEditor {
     this.svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     this.svg.replaceChildren();
     const px = ([x, y]) => [x * width, y * height];
+    this.detections.forEach((d) => this.detection(d, px));
     this.zones.forEach((zone, index) => {
       const colour = KIND_COLOURS[zone.data.kind] || "#3b82f6";
       const selected = index === this.selected;
@@ -164,6 +176,18 @@ class ZoneEditor {
     });
   }
 
+  detection(d, px) {
+    const [x1, y1] = px([d.box[0], d.box[1]]);
+    const [x2, y2] = px([d.box[2], d.box[3]]);
+    const weak = d.confidence < (this.floor || 0);
+    const cls = `det det-${d.category}${weak ? " weak" : ""}`;
+    this.svg.append(this.make("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: cls }));
+    if (weak) return;
+    const text = this.make("text", { x: x1 + 2, y: Math.max(12, y1 - 3), class: "det-label" });
+    text.textContent = `${GS.t(`cat.${d.category}`)} ${Number(d.confidence).toFixed(2)}`;
+    this.svg.append(text);
+  }
+
   label(zone, px, colour) {
     const n = zone.points.length;
     const [cx, cy] = px([
@@ -171,7 +195,7 @@ class ZoneEditor {
       zone.points.reduce((s, p) => s + p[1], 0) / n,
     ]);
     const text = this.make("text", { x: cx, y: cy, class: "zone-label", fill: colour });
-    text.textContent = `${zone.data.id || ""} · ${GS.t(`kind.${zone.data.kind}`)}`;
+    text.textContent = `${zone.data.name || zone.data.id || ""} · ${GS.t(`kind.${zone.data.kind}`)}`;
     this.svg.append(text);
   }
 
