@@ -385,6 +385,7 @@ def test_static_route_serves_only_its_own_files(console: Console) -> None:
     assert client.get("/api/pages/health").status_code == 401
     assert client.get("/api/pages/assignable").status_code == 401
     assert client.get("/api/pages/cases/1/evidence").status_code == 401
+    assert client.get("/api/pages/settings").status_code == 401
 
 
 def test_patrol_returns_with_a_reason_and_marks_a_false_alarm(
@@ -459,6 +460,13 @@ def test_a_case_dispatched_to_me_is_announced_on_the_phone(
     phone.locator(f"article.task[data-case='{case}'] button[data-action='accept']").click()
     banner.wait_for(state="hidden", timeout=TIMEOUT_MS)
     phone.wait_for_function("document.title === '我的任务'")
+    # In English too, every word translated and nothing wider than the phone.
+    phone.click("#lang")
+    phone.wait_for_function(
+        "document.querySelector('button[data-action=arrive]').textContent === 'Arrived'"
+    )
+    assert_translated(phone)
+    no_overflow(phone)
 
 
 def test_a_big_camera_picture_is_sent_shrunk(
@@ -533,3 +541,33 @@ def test_inbox_keeps_the_operators_note_and_defers_to_a_chosen_date(
     found = client.get(f"/api/cases/{case}").json()
     assert found["case"]["deferred_until"].startswith("2031-05-19T16:00:00"), "midnight in Shanghai"
     assert found["events"][-1]["note"] == "物业说明天上午处理"
+
+
+def test_a_grid_head_dispatches_in_their_own_grid_only(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    seed(console, people=[("sunhead", "grid_head", ["A-05"])], password=PASSWORD)
+    ours = case_id(console, raise_alert(broker, "A-05"))
+    theirs = case_id(console, raise_alert(broker, "B-01"))
+    desk = open_tab(DESKTOP)
+    sign_in(desk, served.base, "sunhead", "/inbox")
+    desk.locator(f"tr.case[data-case='{ours}']").wait_for(timeout=TIMEOUT_MS)
+    assert desk.locator(f"tr.case[data-case='{theirs}']").count() == 0
+    assert desk.locator("#health").is_hidden(), "node health is for the monitoring centre"
+    assert desk.locator("#nav").is_hidden()
+    desk.locator(f"tr.case[data-case='{ours}']").click()
+    desk.click("button[data-action='register']")
+    desk.locator("#act-to").wait_for(timeout=TIMEOUT_MS)
+    offered = desk.eval_on_selector_all("#act-to option", "os => os.map(o => o.value)")
+    assert offered == ["", "sunhead", "lipatrol"]
+    desk.select_option("#act-to", "lipatrol")
+    desk.click("button[data-action='dispatch']")
+    desk.locator("#detail-state[data-state='dispatched']").wait_for(timeout=TIMEOUT_MS)
+    # The other grid's case, by its link: not found, in words.
+    desk.goto(f"{served.base}/cases/{theirs}")
+    desk.wait_for_function("document.querySelector('#detail p.error') !== null")
+    assert desk.locator("#detail p.error").inner_text() == "没有找到，或不在您的网格"
+    # ... while the list and its own case go on refreshing.
+    desk.wait_for_timeout(3500)  # one more poll
+    assert desk.locator("#live").inner_text().startswith("实时刷新中")
+    assert_translated(desk)

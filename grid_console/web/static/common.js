@@ -485,6 +485,9 @@ function errorText(error) {
   if (!(error instanceof ApiError)) return t("err.network");
   const known = "err." + error.status;
   const head = t(known, t("err.500"));
+  // Not found and not signed in say all there is; the server's "no case 7" would only add
+  // English to a Chinese page.
+  if (error.status === 404 || error.status === 401) return head;
   const extra = serverText(error.detail);
   return extra ? `${head}（${extra}）` : head;
 }

@@ -275,7 +275,16 @@ async function refreshHealth() {
 
 async function tick() {
   await refreshList();
-  await refreshDetail();
+  try {
+    await refreshDetail();
+  } catch (e) {
+    // A case that is not (or no longer) mine to see: say so once and stop asking for it; the
+    // list and the health still refresh. Anything else is a lost connection.
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    view.current = null;
+    view.detail = null;
+    document.getElementById("detail").replaceChildren(el("p", { class: "error" }, errorText(e)));
+  }
   await refreshHealth();
 }
 
