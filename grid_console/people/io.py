@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from grid_console.auth.roles import Role, parse_role
 from grid_console.people.models import Grid, Person, PersonChannel, PersonGrid, Shift, Site
 from grid_console.people.roster import format_clock, parse_clock
-from grid_console.people.service import ChannelSpec, set_channels, set_grids
+from grid_console.people.service import CHANNEL_KINDS, ChannelSpec, set_channels, set_grids
 
 MAX_ROWS = 20_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -358,7 +358,7 @@ def _people(session: Session, rows: Rows, now: datetime) -> int:
             target = r.get(column, "")
             if not target:
                 continue
-            message = _channel_problem(column, target)
+            message = channel_problem(column, target)
             if message:
                 problems.append(Problem(number, column, message))
             secret = r.get(secret_column, "") if secret_column else ""
@@ -463,7 +463,10 @@ def _bool(problems: list[Problem], number: int, text: str) -> bool:
     return True
 
 
-def _channel_problem(kind: str, target: str) -> str | None:
+def channel_problem(kind: str, target: str) -> str | None:
+    """Why a channel cannot be used, or None (the notification senders check the same)."""
+    if kind not in CHANNEL_KINDS:
+        return f"kind {kind!r} is not one of {', '.join(CHANNEL_KINDS)}"
     if len(target) > 1024:
         return "longer than 1024 characters"
     if kind == "email":

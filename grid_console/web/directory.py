@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, HTTPException, Response, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from grid_console.auth.audit import record
+from grid_console.auth.passwords import hash_password
 from grid_console.auth.roles import (
     READS_DIRECTORY,
     ROLE_NAMES_ZH,
@@ -31,12 +32,22 @@ from grid_console.people.io import (
     FileImportError,
     Table,
     apply_rows,
+    channel_problem,
     export_rows,
     read_rows,
     render,
 )
 from grid_console.people.models import Person
-from grid_console.people.service import DirectoryError, add_person, channels_of, grids_of
+from grid_console.people.service import (
+    ChannelSpec,
+    DirectoryError,
+    add_person,
+    channels_of,
+    find_person,
+    grids_of,
+    set_channels,
+    set_grids,
+)
 from grid_console.web.security import Security
 
 _MEDIA = {
@@ -81,6 +92,26 @@ class PersonIn(BaseModel):
     phone: str | None = Field(default=None, max_length=32)
 
 
+class ChannelIn(BaseModel):
+    kind: str = Field(max_length=16)
+    target: str = Field(min_length=1, max_length=1024)
+    secret: str | None = Field(default=None, max_length=256)
+
+
+class PersonPatch(BaseModel):
+    """Only the fields given change; `channels` replaces the active channels as a whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str | None = None
+    display_name: str | None = Field(default=None, max_length=128)
+    grids: list[str] | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    active: bool | None = None
+    password: str | None = Field(default=None, max_length=1024)
+    channels: list[ChannelIn] | None = Field(default=None, max_length=20)
+
+
 def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) -> None:
     reader = Depends(security.require(*READS_DIRECTORY))
     writer = Depends(security.require(*WRITES_DIRECTORY))
@@ -120,6 +151,61 @@ def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) ->
                 )
                 return _person(session, person)
 
+            return transaction(api.engine, work)
+        except (DirectoryError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.patch("/api/people/{username}")
+    def change_person(
+        username: str, body: PersonPatch, who: Principal = writer
+    ) -> dict[str, object]:
+        def work(session: Session) -> dict[str, object]:
+            person = find_person(session, username)
+            if person is None:
+                raise HTTPException(404, f"没有这个人员 / no such person: {username!r}")
+            if person.id == who.person_id and (
+                body.active is False or body.role not in (None, Role.ADMIN.value)
+            ):
+                # The last admin locking themselves out is a support call, not a feature.
+                raise HTTPException(
+                    422, "active/role: an admin cannot demote or deactivate themselves"
+                )
+            changed = sorted(
+                k
+                for k, v in body.model_dump(exclude_unset=True).items()
+                if k != "password" or v is not None
+            )
+            if body.role is not None:
+                person.role = parse_role(body.role).value
+            if body.display_name is not None:
+                person.display_name = body.display_name
+            if body.phone is not None:
+                person.phone = body.phone or None
+            if body.active is not None:
+                person.active = body.active
+            if body.password is not None:
+                person.password_hash = hash_password(body.password)
+            if body.grids is not None:
+                set_grids(session, person, body.grids)
+            if body.channels is not None:
+                specs = []
+                for n, c in enumerate(body.channels):
+                    problem = channel_problem(c.kind, c.target)
+                    if problem:
+                        raise HTTPException(422, f"channels[{n}]: {problem}")
+                    specs.append(ChannelSpec(c.kind, c.target, c.secret or None))
+                set_channels(session, person, specs)
+            record(
+                session,
+                actor=who.username,
+                action="change_person",
+                detail={"username": username, "changed": changed},
+                now=api.clock(),
+            )
+            session.flush()
+            return _person(session, person)
+
+        try:
             return transaction(api.engine, work)
         except (DirectoryError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None

@@ -186,9 +186,22 @@ def test_a_patrol_sees_and_acts_on_its_own_grid_only(
     admin = api_as(console)
     made = admin.post("/api/people", json={"username": "xu", "role": "patrol", "grids": ["B"]})
     assert made.status_code == 200 and made.json()["grids"] == ["B"]
+    hook = {"kind": "webhook", "target": "https://hooks.example.org/xu", "secret": "k"}
+    changed = admin.patch("/api/people/xu", json={"grids": ["A"], "channels": [hook]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["channels"] == [
+        {"kind": "webhook", "target": "https://hooks.example.org/xu", "has_secret": True}
+    ]
+    bad = admin.patch("/api/people/xu", json={"channels": [{**hook, "target": "ftp://x"}]})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("channels[0]:")
+    assert admin.patch("/api/people/admin", json={"active": False}).status_code == 422
+    assert admin.patch("/api/people/ghost", json={"active": False}).status_code == 404
+    # Made inactive: their token stops working at once.
+    assert admin.patch("/api/people/li", json={"active": False}).status_code == 200
+    assert patrol.get("/api/cases").status_code == 401
     with Session(console.engine) as session:
         rows = session.execute(select(AdminAudit.actor, AdminAudit.action)).tuples().all()
-    assert rows == [("admin", "add_person")]
+    assert rows == [("admin", "add_person"), ("admin", "change_person"), ("admin", "change_person")]
 
 
 def test_first_start_creates_one_admin(backend: Backend, tmp_path: Path) -> None:
