@@ -8,8 +8,7 @@ alarms, returns, never-accepted ones). Then `StatsService.figures` is timed for 
 since then is a candidate for "still overdue" at that time), the same week for one grid, and
 the whole year, `--repeats` times each, on SQLite (a file with the console's pragmas) and on
 PostgreSQL (a throwaway cluster, analysed after the load as autovacuum would; when its
-binaries are
-installed).
+binaries are installed).
 
     .venv/bin/python -m bench.console_stats [--cases 100000] [--repeats 5]
 """
