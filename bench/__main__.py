@@ -18,6 +18,7 @@ from bench import (
     memory,
     replay_speed,
     rtsp_capacity,
+    zones_save,
 )
 
 ALL: list[tuple[str, Callable[[Sequence[str] | None], int]]] = [
@@ -30,6 +31,7 @@ ALL: list[tuple[str, Callable[[Sequence[str] | None], int]]] = [
     ("memory", memory.main),
     ("decode", decode.main),
     ("rtsp_capacity", rtsp_capacity.main),
+    ("zones_save", zones_save.main),
 ]
 
 

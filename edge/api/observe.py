@@ -59,6 +59,8 @@ def _sensors(node: Node) -> list[dict[str, Any]]:
         out.append({
             "id": s.id, "kind": s.kind.value, "name": s.name, "location": s.location,
             "grid": s.grid, "enabled": s.enabled,
+            # Read over the node's broker link (or Modbus): unheard while that link is down.
+            "via": "mqtt" if s.mqtt is not None else "modbus",
             "online": s.enabled and seen is not None and s.id not in counters.offline,
             "last_seen_at": iso(seen) if seen is not None else None,
         })  # fmt: skip

@@ -624,7 +624,8 @@ def test_a_lost_platform_link_says_since_when(
     assert lost - 2 <= said <= lost + 10, (banner.inner_text(), lost)
     chip = page.locator("[data-chip=broker]")
     assert "offline" in (chip.get_attribute("class") or "") and "自" in chip.inner_text()
-    # The node itself still answers: its cameras stay live, not greyed out.
+    # The node itself still answers: its cameras stay live; a sensor read over MQTT is unheard.
     assert page.locator(".chip.online[data-camera=forecourt]").count() == 1
-    assert page.locator(".chip.stale").count() == 0
+    assert page.locator(".chip.stale").count() == 1
+    assert "未知" in page.inner_text(".chip.stale[data-sensor=smoke-5-1f]")
     screenshot(page, "operator-link-down.png")

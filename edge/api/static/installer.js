@@ -388,7 +388,7 @@ function earliest(zone) {
   }
   const g = value("grace_s");
   const w = value("stationary_window_s");
-  if (!Number.isFinite(g) || !Number.isFinite(w)) return "";
+  if (!Number.isFinite(g) || !Number.isFinite(w) || g < 0 || w <= 0) return ""; // the field says what is wrong
   const why = w > g ? GS.t("zone.earliest.window", { w, g }) : GS.t("zone.earliest.grace", { w, g });
   return `${GS.t("zone.earliest.dwell", { t: Math.max(g, w) })} ${why}`;
 }

@@ -453,17 +453,19 @@ function renderStatus(s) {
       ),
     ),
   );
+  // A sensor read over MQTT is not heard while the node's broker link is down.
+  const unheard = (x) => down || (broker === false && x.via === "mqtt");
   $("sensor-chips").replaceChildren(
     ...(s.sensors || []).map((x) =>
       GS.el(
         "span",
         {
-          class: `chip ${state(x.online)}`,
+          class: `chip ${unheard(x) ? "stale" : state(x.online)}`,
           "data-sensor": x.id,
           title: `${x.id} · ${x.location || ""} ${x.grid || ""} · ${GS.formatTime(x.last_seen_at)}`,
         },
         x.name || x.location || x.id,
-        GS.el("small", {}, ` ${GS.t(`sensorkind.${x.kind}`)}${down ? ` ${GS.t("status.unknown")}` : x.online ? "" : ` ${GS.t("status.offline")}`}`),
+        GS.el("small", {}, ` ${GS.t(`sensorkind.${x.kind}`)}${unheard(x) ? ` ${GS.t("status.unknown")}` : x.online ? "" : ` ${GS.t("status.offline")}`}`),
       ),
     ),
   );

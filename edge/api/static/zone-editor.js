@@ -182,7 +182,8 @@ class ZoneEditor {
     const weak = d.confidence < (this.floor || 0);
     const cls = `det det-${d.category}${weak ? " weak" : ""}`;
     this.svg.append(this.make("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: cls }));
-    if (weak) return;
+    // On a phone-sized picture the labels would cover the scene: boxes only.
+    if (weak || this.svg.getBoundingClientRect().width < 500) return;
     const text = this.make("text", { x: x1 + 2, y: Math.max(12, y1 - 3), class: "det-label" });
     text.textContent = `${GS.t(`cat.${d.category}`)} ${Number(d.confidence).toFixed(2)}`;
     this.svg.append(text);
