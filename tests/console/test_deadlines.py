@@ -5,7 +5,11 @@ replicas on one PostgreSQL each due deadline is acted on exactly once. Time is d
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -219,3 +223,48 @@ def test_two_replicas_act_on_each_due_deadline_once(
         ).scalar_one()
     assert overdue == Counter(dict.fromkeys(ids, 1))  # each case once, not twice, not never
     assert sum(acted_by.values()) == len(ids) and pending == len(ids)
+
+
+def test_a_replica_killed_mid_pass_loses_and_repeats_nothing(
+    backend: Backend, engine: Engine, tmp_path: Path
+) -> None:
+    directory(engine, on_duty=False)
+    ids = [raise_alert(engine, "smoke", T0) for _ in range(60)]
+    url = backend.url or default_url(tmp_path / "console")
+    due = (T0 + timedelta(seconds=61)).isoformat()
+    script = (
+        "import sys; from datetime import datetime\n"
+        "from grid_console.db.engine import make_engine\n"
+        "from grid_console.deadlines.job import DeadlineJob\n"
+        "from tests.console.test_deadlines import POLICY\n"
+        f"job = DeadlineJob(make_engine({url!r}), POLICY, owner='doomed')\n"
+        f"job.run_once(datetime.fromisoformat({due!r}))\n"
+    )
+    doomed = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
+
+    def overdue() -> int:
+        with Session(engine) as session:
+            stmt = select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "overdue")
+            return int(session.execute(stmt).scalar_one())
+
+    deadline = time.monotonic() + 120
+    while overdue() < 10:
+        assert doomed.poll() is None, "the replica finished before it could be killed"
+        assert time.monotonic() < deadline, "the replica never got going"
+        time.sleep(0.02)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(30)
+    killed_at = overdue()
+    assert killed_at < len(ids)
+    # The survivor finishes the pass: what the dead one committed stays done, what it held
+    # uncommitted is due again, and nothing is acted on twice.
+    DeadlineJob(engine, POLICY, owner="survivor").run_once(T0 + timedelta(seconds=61))
+    with Session(engine) as session:
+        per_case = Counter(
+            session.execute(
+                select(CaseEvent.case_id).where(CaseEvent.action == "overdue")
+            ).scalars()
+        )
+        by = Counter(session.execute(select(Deadline.acted_by).where(Deadline.step == 1)).scalars())
+    assert per_case == Counter(dict.fromkeys(ids, 1))
+    assert by["doomed"] >= killed_at and by["doomed"] + by["survivor"] == len(ids)
