@@ -200,7 +200,9 @@ def read_rows(table: Table, content: bytes, filename: str) -> Rows:
         if not any(v.strip() for v in values):
             continue  # blank lines in a spreadsheet are not rows
         record = {
-            h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header) if h
+            h: _unguard(values[i].strip() if i < len(values) else "")
+            for i, h in enumerate(header)
+            if h
         }
         rows.items.append((number, record))
     return rows
@@ -560,9 +562,23 @@ def _person_row(session: Session, person: Person) -> list[str]:
     return [values[c] for c in COLUMNS[Table.PEOPLE]]
 
 
+# A cell that starts with one of these is a formula to a spreadsheet: a name such as
+# "=HYPERLINK(...)" typed into the directory must not run when an admin opens the export.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _guard(value: str) -> str:
+    """Excel's own escape: a leading apostrophe, shown as nothing, read back by `_unguard`."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def _unguard(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value
+
+
 def to_csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    csv.writer(out, lineterminator="\r\n").writerows([[_guard(c) for c in r] for r in rows])
     return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read it as UTF-8
 
 
@@ -574,8 +590,11 @@ def to_xlsx(rows: list[list[str]], title: str) -> bytes:
     assert sheet is not None
     sheet.title = title
     for row in rows:
-        # Every cell as text: "08:00" and "1" must come back exactly as they went out.
+        # Every cell as text: "08:00" and "1" must come back exactly as they went out, and
+        # "=..." stays a string (openpyxl would write it as a formula).
         sheet.append(row)
+        for cell in sheet[sheet.max_row]:
+            cell.data_type = "s"
     for cell in sheet[1]:
         cell.number_format = "@"
     out = io.BytesIO()

@@ -216,3 +216,23 @@ def test_the_import_commands(backend: Backend, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = list(load_workbook(out).worksheets[0].iter_rows(values_only=True))
     assert [r[0] for r in rows] == ["username", "li", "zhang"]
+
+
+def test_exports_never_carry_a_formula(engine: Engine) -> None:
+    load(
+        engine,
+        Table.PEOPLE,
+        'username,name,role,phone\nli,"=HYPERLINK(""http://x"",""点"")",patrol,+8613800000000\n',
+    )
+    with Session(engine) as session:
+        rows = export_rows(session, Table.PEOPLE)
+    csv_text = render(rows, "p.csv", Table.PEOPLE).decode("utf-8-sig")
+    assert "'=HYPERLINK" in csv_text and "'+8613800000000" in csv_text
+    xlsx = render(rows, "p.xlsx", Table.PEOPLE)
+    sheet = load_workbook(io.BytesIO(xlsx)).worksheets[0]
+    assert sheet["B2"].data_type == "s" and sheet["B2"].value.startswith("=HYPERLINK")
+    # Both come back exactly as they were typed.
+    for data, name in ((csv_text.encode(), "p.csv"), (xlsx, "p.xlsx")):
+        load(engine, Table.PEOPLE, data, name)
+        with Session(engine) as session:
+            assert export_rows(session, Table.PEOPLE) == rows
