@@ -226,6 +226,7 @@ def inbox_filters_and_evidence(desk: Any, base: str, ours_id: int, theirs_id: in
     row.wait_for(timeout=TIMEOUT_MS)
     assert row.locator(".mark").get_attribute("data-colour") == "red"
     assert desk.locator(f"tr.case[data-case='{theirs_id}']").count() == 1
+    assert desk.title() == "(2) 监控中心", "the red cases counted in the tab's title"
     desk.locator("#health li[data-node='gate-1'].online").wait_for(timeout=TIMEOUT_MS)
     # Filters: by grid (on the server) and by colour.
     desk.select_option("#f-grid", "B-01")

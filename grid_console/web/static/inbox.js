@@ -59,6 +59,10 @@ function renderList() {
   const f = filters();
   const cutoff = f.since ? Date.now() - f.since * 1000 : 0;
   const shown = view.cases.filter((c) => !cutoff || new Date(c.opened_at).getTime() >= cutoff);
+  // Red cases (nobody has taken them, or overdue) counted in the tab's title, so a centre
+  // watching other windows sees them arrive.
+  const red = view.cases.filter((c) => c.colour === "red").length;
+  document.title = (red ? `(${red}) ` : "") + t("nav.inbox");
   const sig = CONSOLE.lang + view.current + JSON.stringify(shown);
   if (sig === view.listSig) return;
   view.listSig = sig;
