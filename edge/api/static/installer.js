@@ -315,7 +315,7 @@ function fieldInput(field, kind) {
   return GS.el(
     "label",
     { class: "field", "data-field": field.name },
-    GS.el("span", {}, unit ? `${label}（${unit}）` : label),
+    GS.el("span", {}, unit ? GS.t("unit.wrap", { label, unit }) : label),
     input,
     GS.el("small", { class: "help muted" }, help),
     GS.el("span", { class: "field-error", "data-error-for": field.name }),
@@ -647,6 +647,7 @@ function init() {
     renderForm(true);
     editor.render();
     loadCameras();
+    loadClips($("clip").value);
   });
   GS.onToken.push(refreshFrame);
   GS.probeReads();
