@@ -16,14 +16,26 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from grid_console.auth.roles import Role
 from grid_console.cases.models import CaseEvent
+from grid_console.db.session import transaction
 from grid_console.notify import Channel, ChannelKind, Recipient, enqueue
 from grid_console.notify.models import Delivery, DeliveryAttempt
+from grid_console.notify.webhook import verify
+from grid_console.people.models import Grid, Shift
+from grid_console.people.service import ChannelSpec, add_person, set_channels
 from grid_console.snapshots.service import store_snapshot
 from tests.console.casefactory import insert_case, migrated_engine
 from tests.console.conftest import Backend
-from tests.console.helpers import ConsoleProcess, api_as, make_console, wait_until
+from tests.console.helpers import (
+    ConsoleProcess,
+    NodeStandIn,
+    api_as,
+    make_console,
+    wait_until,
+)
 from tests.console.notify_servers import Behaviour, RecordingServer
+from tests.console.payloads import PREFIX, alert, encode, new_alert_id
 from tests.integration.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
@@ -124,3 +136,40 @@ def test_serve_refuses_bad_notification_options(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_an_alert_reaches_the_on_duty_patrols_webhook_signed(
+    tmp_path: Path, broker: MosquittoBroker, backend: Backend
+) -> None:
+    # The whole path: a node's smoke alarm -> case (auto-registered) -> auto-dispatched to the
+    # patrol on duty in its grid -> a signed webhook at a local server, within seconds.
+    server = RecordingServer()
+    console = make_console(tmp_path, broker, backend)
+    console.start()
+    node = NodeStandIn(broker)
+    try:
+        assert console.mqtt.wait_subscribed(10)
+
+        def people(session: Session) -> None:
+            session.add(Grid(id="A-05", name="五网格"))
+            session.flush()
+            li = add_person(session, username="li", role=Role.PATROL, now=datetime.now(UTC),
+                            grids=["A-05"])  # fmt: skip
+            set_channels(session, li, [ChannelSpec("webhook", server.url("/li"), "k" * 32)])
+            for weekday in range(7):  # on duty around the clock, whenever the test runs
+                session.add(Shift(person_id=li.id, grid_id="A-05", weekday=weekday,
+                                  start_minute=0, end_minute=0))  # fmt: skip
+
+        transaction(console.engine, people)
+        alert_id = new_alert_id()
+        node.publish(f"{PREFIX}/alerts/smoke", encode(alert(alert_id, 1, "raised")))
+        received = wait_until(server.ok, 15, "the patrol's webhook")
+        (request,) = received
+        verify("k" * 32, request.headers, request.body, datetime.now(UTC))
+        body = request.json()
+        assert body["case"]["alert_id"] == alert_id and body["recipient"] == "li"
+        assert body["reason"].startswith("dispatch") and "烟雾报警" in body["message"]["title"]
+    finally:
+        node.close()
+        console.stop()
+        server.close()
