@@ -69,7 +69,7 @@ class Report:
     def csv(self) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerows(self.table())
+        writer.writerows([[_inert_csv(cell) for cell in row] for row in self.table()])
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
     def xlsx(self) -> bytes:
@@ -79,6 +79,9 @@ class Report:
         sheet.title = "周报"
         for row in self.table():
             sheet.append(row)
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str) and cell.data_type == "f":
+                    cell.data_type = "s"  # a grid named "=..." by a node is text, not a formula
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for cell in sheet[sheet.max_row]:
@@ -102,6 +105,17 @@ class Report:
 
     def _local(self, at: datetime) -> str:
         return f"{at.astimezone(self.period.zone):%Y-%m-%d %H:%M} ({self.period.zone})"
+
+
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection); the
+# grid's name comes from a node's configuration, so it is quoted as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert_csv(cell: object) -> object:
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
 
 
 def _row_json(row: Figures) -> dict[str, object]:

@@ -220,3 +220,17 @@ def test_default_period_is_the_last_seven_days_to_the_end_of_today() -> None:
     assert period.start == period.end - timedelta(days=7)
     with pytest.raises(PeriodError, match="tz"):
         parse_period(None, None, "nowhere", NOW)
+
+
+def test_a_grid_named_like_a_formula_stays_text_in_the_files(engine: Engine) -> None:
+    evil = '=HYPERLINK("https://evil.example","点我")'
+    with Session(engine) as session, session.begin():
+        insert_case(session, sh(24, 9), grid=evil)
+    app = FastAPI()
+    app.include_router(stats_router(StatsService(engine), lambda: NOW))
+    client = TestClient(app)
+    query = "?from=2026-11-23&to=2026-11-30"
+    rows = list(csv.reader(io.StringIO(client.get("/api/stats.csv" + query).text.lstrip("\ufeff"))))
+    assert ["'" + evil, "烟雾报警", "1"] == rows[1][:3]
+    sheet = load_workbook(io.BytesIO(client.get("/api/stats.xlsx" + query).content))["周报"]
+    assert sheet["A2"].value == evil and sheet["A2"].data_type == "s"
