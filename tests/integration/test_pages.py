@@ -480,6 +480,10 @@ def fresh_page_with_live_boxes(page: Any, node: PagesNode) -> None:
     with urllib.request.urlopen(f"{node.url}/api/cameras/forecourt/detections", timeout=5) as res:
         seen = json.load(res)
     assert seen["at"] and any(d["class"] == "car" for d in seen["detections"]), seen
+    for camera in ("nope", "..%2F..%2Fetc", "gate%00"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{node.url}/api/cameras/{camera}/detections", timeout=5)
+        assert refused.value.code == 404, camera
 
 
 def guarded(page: Any, dialogs: list[tuple[str, str]]) -> None:
