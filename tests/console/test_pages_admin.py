@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from grid_console.app import Console
 from tests.console.conftest import Backend
@@ -151,3 +152,46 @@ def test_figures_page_counts_the_week(
     other = open_tab(DESKTOP)
     sign_in(other, served.base, "lipatrol", PASSWORD, "/figures")
     other.wait_for_function("document.getElementById('error').textContent.startsWith('无权')")
+
+
+def test_admin_edits_a_person_channels_and_deactivates(
+    console: Console, served: Served, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(DESKTOP)
+    sign_in(tab, served.base, "admin", ADMIN_PASSWORD, "/admin")
+    row = tab.locator("tr[data-person='lipatrol']")
+    row.click()
+    form = tab.locator("#edit")
+    form.wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#edit-who").inner_text() == "lipatrol"
+    assert tab.input_value("#edit input[name=grids]") == "A-05"
+    tab.fill("#edit input[name=phone]", "13800000000")
+    tab.click("#add-channel")
+    channel = tab.locator("#edit-channels [data-channel]").last
+    channel.locator("[data-field=kind]").select_option("webhook")
+    channel.locator("[data-field=target]").fill("not a url")
+    tab.click("#edit button[type=submit]")
+    # The bad target is refused, naming the channel, and nothing changes.
+    tab.wait_for_function("document.getElementById('error').textContent.includes('channels[0]')")
+    assert "13800000000" not in row.inner_text()
+    channel.locator("[data-field=target]").fill("https://hooks.example.org/grid")
+    channel.locator("[data-field=secret]").fill("hook-secret-1")
+    tab.click("#edit button[type=submit]")
+    tab.wait_for_function("document.getElementById('edit-done').textContent === '已保存'")
+    lipatrol_row = "document.querySelector(\"tr[data-person='lipatrol']\").textContent"
+    tab.wait_for_function(f"{lipatrol_row}.includes('Webhook 回调')")
+    assert "13800000000" in row.inner_text()
+    assert_translated(tab)
+    # Deactivated: the row says so and the password no longer signs in.
+    row.click()
+    tab.uncheck("#edit input[name=active]")
+    tab.click("#edit button[type=submit]")
+    tab.wait_for_function(f"{lipatrol_row}.includes('已停用')")
+    client = TestClient(console.app)
+    reply = client.post("/api/login", json={"username": "lipatrol", "password": PASSWORD})
+    assert reply.status_code == 401
+    # An admin may not lock themselves out: said in words.
+    tab.locator("tr[data-person='admin']").click()
+    tab.uncheck("#edit input[name=active]")
+    tab.click("#edit button[type=submit]")
+    tab.wait_for_function("document.getElementById('error').textContent.startsWith('填写有误')")

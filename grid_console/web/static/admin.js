@@ -4,18 +4,89 @@
 
 const ROLES = ["admin", "operator", "grid_leader", "grid_head", "patrol", "volunteer"];
 const TABLES = ["grids", "people", "rosters"];
-const page = { me: null, people: [] };
+const page = { me: null, people: [], editing: null, channelsDirty: false };
+
+const CHANNELS = ["wecom", "dingtalk", "feishu", "email", "webhook"];
+
+function channelRow(channel) {
+  const kind = el("select", { "data-field": "kind" },
+    CHANNELS.map((k) => el("option", { value: k }, word("channel", k))));
+  kind.value = channel.kind || "wecom";
+  const target = el("input", { "data-field": "target", value: channel.target || "", maxlength: "1024",
+    placeholder: t("admin.target") });
+  const secret = el("input", { "data-field": "secret", type: "password", maxlength: "256",
+    placeholder: channel.has_secret ? t("admin.secretKept") : t("admin.secret") });
+  const row = el("div", { class: "filters", "data-channel": "1" }, kind, target, secret,
+    el("button", { type: "button", class: "danger", onclick: () => { row.remove(); page.channelsDirty = true; } },
+      t("admin.remove")));
+  for (const input of [kind, target, secret]) {
+    input.addEventListener("input", () => { page.channelsDirty = true; });
+  }
+  return row;
+}
+
+function openEdit(person) {
+  const form = document.getElementById("edit");
+  page.editing = person.username;
+  page.channelsDirty = false;
+  document.getElementById("edit-who").textContent = person.username;
+  form.elements.display_name.value = person.display_name || "";
+  form.elements.role.value = person.role;
+  form.elements.grids.value = (person.grids || []).join(", ");
+  form.elements.phone.value = person.phone || "";
+  form.elements.active.checked = person.active;
+  form.elements.password.value = "";
+  document.getElementById("edit-channels").replaceChildren(...(person.channels || []).map(channelRow));
+  document.getElementById("edit-done").textContent = "";
+  form.hidden = false;
+  form.scrollIntoView({ block: "nearest" });
+}
+
+async function saveEdit(event) {
+  event.preventDefault();
+  const form = event.target;
+  const error = document.getElementById("error");
+  error.textContent = "";
+  const body = {
+    display_name: form.elements.display_name.value.trim(),
+    role: form.elements.role.value,
+    grids: form.elements.grids.value.split(/[,，、\s]+/).filter(Boolean),
+    phone: form.elements.phone.value.trim(),
+    active: form.elements.active.checked,
+  };
+  if (form.elements.password.value) body.password = form.elements.password.value;
+  // Channels are replaced as a whole: sent only when changed here, so untouched secrets stay.
+  if (page.channelsDirty) {
+    body.channels = [...document.querySelectorAll("#edit-channels [data-channel]")].map((row) => {
+      const value = (f) => row.querySelector(`[data-field=${f}]`).value.trim();
+      const channel = { kind: value("kind"), target: value("target") };
+      if (value("secret")) channel.secret = value("secret");
+      return channel;
+    });
+  }
+  try {
+    await api("PATCH", `/api/people/${encodeURIComponent(page.editing)}`, body);
+    document.getElementById("edit-done").textContent = t("admin.saved");
+    page.channelsDirty = false;
+    await loadPeople();
+  } catch (e) {
+    error.textContent = errorText(e);
+  }
+}
 
 function renderPeople() {
   const body = document.querySelector("#people tbody");
-  body.replaceChildren(...page.people.map((p) => el("tr", { "data-person": p.username },
+  const admin = page.me && page.me.role === "admin";
+  body.replaceChildren(...page.people.map((p) => el("tr", {
+    "data-person": p.username, class: admin ? "case" : null, onclick: admin ? () => openEdit(p) : null },
     el("td", {}, p.username),
     el("td", {}, p.display_name || ""),
     el("td", {}, word("role", p.role)),
     el("td", {}, (p.grids || []).join("、") || "—"),
     el("td", {}, p.phone || ""),
     el("td", {}, (p.channels || []).map((c) => word("channel", c.kind)).join("、") || "—"),
-    el("td", {}, p.can_log_in ? t("yes") : t("no")))));
+    el("td", {}, p.can_log_in ? t("yes") : t("no")),
+    el("td", {}, p.active ? t("admin.active") : t("admin.inactive")))));
 }
 
 async function loadPeople() {
@@ -85,10 +156,12 @@ function tableBox(table) {
 
 function render() {
   applyI18n();
-  const roles = document.getElementById("add-role");
-  const chosen = roles.value || "patrol";
-  roles.replaceChildren(...ROLES.map((r) => el("option", { value: r }, word("role", r))));
-  roles.value = chosen;
+  for (const [id, fallback] of [["add-role", "patrol"], ["edit-role", ""]]) {
+    const roles = document.getElementById(id);
+    const chosen = roles.value || fallback;
+    roles.replaceChildren(...ROLES.map((r) => el("option", { value: r }, word("role", r))));
+    roles.value = chosen;
+  }
   renderPeople();
   document.getElementById("tables").replaceChildren(...TABLES.map(tableBox));
 }
@@ -97,6 +170,14 @@ async function main() {
   setupLanguage(render);
   document.getElementById("logout").addEventListener("click", logout);
   document.getElementById("add").addEventListener("submit", addPerson);
+  document.getElementById("edit").addEventListener("submit", saveEdit);
+  document.getElementById("edit-cancel").addEventListener("click", () => {
+    document.getElementById("edit").hidden = true;
+  });
+  document.getElementById("add-channel").addEventListener("click", () => {
+    document.getElementById("edit-channels").append(channelRow({}));
+    page.channelsDirty = true;
+  });
   try {
     page.me = await api("GET", "/api/me");
     document.getElementById("who").textContent = page.me.username;
