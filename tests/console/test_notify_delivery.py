@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from grid_console.cases.models import CaseEvent
 from grid_console.notify import Channel, ChannelKind, Recipient, enqueue, recipient_from
+from grid_console.notify.http import HttpReply, post
 from grid_console.notify.models import Delivery, DeliveryAttempt
 from grid_console.notify.retry import RetryPolicy
 from grid_console.notify.senders import Senders
@@ -245,7 +247,7 @@ def test_a_dead_endpoint_does_not_hold_up_the_others(
         assert good.at - start < 0.9, "the working endpoint waited for the dead ones"
         by_name = {d.recipient: d for d in deliveries(engine)}
         assert by_name["works"].status == "sent"
-        assert "no answer within 1 s" in (by_name["hangs"].last_error or "")
+        assert "no complete answer within 1 s" in (by_name["hangs"].last_error or "")
         assert "cannot connect" in (by_name["refuses"].last_error or "")
         assert by_name["hangs"].status == by_name["refuses"].status == "pending"
         assert run.run_due() == 0  # not due again until their backoff passes
@@ -360,3 +362,36 @@ def test_a_redirect_is_a_failure_and_markup_in_a_place_name_stays_text(
     text = server.all()[0].json()["markdown"]["content"]
     assert "](https://evil" not in text and "<b>" not in text
     assert "cam［1］(https://evil.example)" in text and "＜b＞5号楼＜/b＞ # 标题" in text
+
+
+def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_the_timeout() -> None:
+    # One byte every 0.2 s: no single read ever times out, but the send as a whole must.
+    stop = threading.Event()
+    listener = socket.create_server((HOST, 0))
+    port = listener.getsockname()[1]
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        started = time.monotonic()
+        result = post(f"http://{HOST}:{port}/hook", b"{}", {}, timeout_s=1.0)
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+    assert not isinstance(result, HttpReply) and not result.ok
+    assert result.detail == "no complete answer within 1 s"
+    assert took < 2.5, f"the send took {took:.1f} s"
