@@ -233,12 +233,14 @@ def test_a_replica_killed_mid_pass_loses_and_repeats_nothing(
     url = backend.url or default_url(tmp_path / "console")
     due = (T0 + timedelta(seconds=61)).isoformat()
     script = (
-        "import sys; from datetime import datetime\n"
+        "import time; from datetime import datetime\n"
         "from grid_console.db.engine import make_engine\n"
         "from grid_console.deadlines.job import DeadlineJob\n"
         "from tests.console.test_deadlines import POLICY\n"
         f"job = DeadlineJob(make_engine({url!r}), POLICY, owner='doomed')\n"
-        f"job.run_once(datetime.fromisoformat({due!r}))\n"
+        # One deadline at a time with a pause, so that the kill lands mid-pass for sure.
+        f"while job.run_once(datetime.fromisoformat({due!r}), limit=1):\n"
+        "    time.sleep(0.05)\n"
     )
     doomed = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
 
