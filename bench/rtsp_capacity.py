@@ -231,10 +231,11 @@ def _proc_cpu(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, work: Path, broker_url: str, rtsp: RtspBench, args: Any) -> None:
+    def __init__(self, work: Path, broker_url: str, files: dict[str, Path], args: Any) -> None:
         self.work = work
         self.broker_url = broker_url
-        self.rtsp = rtsp
+        self.files = files
+        self.rtsp: RtspBench = RtspBench(files)  # replaced by each probe's running server
         self.args = args
         self.mounts = {m.name: m for m in mounts()}
         self.count = 0
@@ -280,6 +281,13 @@ class Bench:
         return self.references[key]
 
     def probe(self, mode: str, parking: int, lifts: int = 0) -> Probe:
+        """One probe on a fresh RTSP server: what one probe's clients left behind (a
+        connection still closing, a shared media being torn down) must not meet the next."""
+        with RtspBench(self.files) as rtsp:
+            self.rtsp = rtsp
+            return self._probe(mode, parking, lifts)
+
+    def _probe(self, mode: str, parking: int, lifts: int) -> Probe:
         settle(self.args)
         duration = self.args.duration
         cams, of = self.plans(mode, parking, lifts)
@@ -415,9 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = {m.name: encode(recipes()[m.recipe]) for m in mounts()}
     probes: list[Probe] = []
     best: dict[str, int] = {}
-    with workspace("bench-rtsp-") as work, mosquitto(work) as broker, RtspBench(files) as rtsp:
-        bench = Bench(work, broker.url, rtsp, args)
-        for mode, start in (("full", 2), ("keyframes", 8)):
+    with workspace("bench-rtsp-") as work, mosquitto(work) as broker:
+        bench = Bench(work, broker.url, files, args)
+        for mode, start in (("full", 1), ("keyframes", 8)):
             if args.quick:
                 pr = bench.probe(mode, 1)
                 best[mode], found = int(pr.passed), [pr]

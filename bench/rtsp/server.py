@@ -178,6 +178,9 @@ class Bench:
             factory.set_shared(True)
             factory.connect("media-configure", self._on_media, name)
             mount_points.add_factory(f"/{name}", factory)
+        # Each client on its own thread: preparing a live media waits for the next keyframe
+        # (up to a GOP), and on the main loop that wait would queue every other connection.
+        self.server.get_thread_pool().set_max_threads(256)
         self.server.connect("client-connected", self._on_client)
         self.server.attach(None)
         self.port = self.server.get_bound_port()

@@ -170,9 +170,9 @@ class AvReader:
             self._policy.lag(lag, now)
         if self._substream is not None and key and self._policy.use_substream() != self._substream:
             raise _SwitchStreamError("the substream" if not self._substream else "the main stream")
-        if self._mode is DecodeMode.KEYFRAMES and (not key or lag > self._policy.behind_after_s):
-            # Past the limit even keyframes are skipped until the capture has caught up (fast:
-            # skipping decodes nothing); the next one it reaches in time is judged.
+        if self._mode is DecodeMode.KEYFRAMES and not key:
+            # Skipped undecoded: a capture behind its stream catches up at once. Keyframes are
+            # always decoded: whatever the lag estimate says, the camera keeps being judged.
             return None
         if pts is not None:
             self._last_pts = pts
@@ -196,6 +196,10 @@ class AvReader:
         self._mode = mode
         self._ctx.skip_frame = "NONKEY" if mode is DecodeMode.KEYFRAMES else "DEFAULT"
         self._due = -math.inf
+        # A new baseline: a backlog builds up again if it is real, an offset in the stream's
+        # timestamps does not degrade the camera a second time.
+        self._anchor = None
+        self._last_offset = None
 
     def _lag(self, now: float, pts: float) -> float:
         """How far this packet arrives behind the stream's own pace: 0 while the capture keeps
