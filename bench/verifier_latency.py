@@ -56,8 +56,9 @@ def _stats(name: str, times: list[float]) -> str:
 
 def _frames(data: Path) -> list[Image]:
     items = read_labels(REPO / "datasets" / "ebike_lift" / "labels.csv", data)
-    paths = [it.path for it in items if it.kind is ItemKind.FRAME and it.source != "wheelchair_a"]
-    images = [cv2.imread(str(p)) for p in paths if "wheelchair" not in str(p)]
+    # The whole real lift frames (not the web photos of wheelchairs and bicycles).
+    paths = [it.path for it in items if it.kind is ItemKind.FRAME and it.scene == "lift"]
+    images = [cv2.imread(str(p)) for p in paths]
     return [np.asarray(im, dtype=np.uint8) for im in images if im is not None]
 
 

@@ -2,6 +2,7 @@
 
     edge models train-verifier --data DIR [--labels FILE] --out FILE [--detector FILE]
     edge models eval-lift --data DIR [--labels FILE] [--split DIR] [--verifier FILE]
+    edge models synth-lift --data DIR [--labels FILE] --out DIR
 
 `--data` may be repeated (e.g. the shared set and the feedback directory); the n-th `--labels`
 goes with the n-th `--data`. Progress goes to stderr, figures to stdout. `--cache [DIR]` keeps
@@ -18,15 +19,20 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
+
 from edge.detect.onnx_yolo import ModelError
+from edge.verify import synth
 from edge.verify.cache import FeatureCache, default_dir
 from edge.verify.candidates import CandidateParams
 from edge.verify.dataset import (
+    CLASSES,
     DatasetError,
     Fold,
     Item,
     check_folds,
     load_data,
+    read_crop_folders,
     read_split,
     source_folds,
 )
@@ -35,9 +41,10 @@ from edge.verify.extract import FeatureSource, ItemFeatures, extract_all
 from edge.verify.graph import GraphError
 from edge.verify.model_file import MODES, VerifierFileError, VerifierModel, check_detector
 from edge.verify.report import print_report
-from edge.verify.train import fit_verifier
+from edge.verify.site import check_site, print_site_report
+from edge.verify.train import TrainParams, fit_verifier
 
-EXIT_OK, EXIT_INVALID = 0, 2
+EXIT_OK, EXIT_INVALID, EXIT_REFUSED = 0, 2, 3
 MODELS_ENV = "GRID_MODELS_DIR"
 DEFAULT_DETECTOR = "yolov8n_int8.onnx"
 _ERRORS = (DatasetError, VerifierFileError, ModelError, GraphError, FileNotFoundError)
@@ -104,7 +111,13 @@ def _extract(
     return features
 
 
+def _train_params(args: argparse.Namespace) -> TrainParams:
+    return TrainParams(context=args.context)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.site_crops:
+        return cmd_train_site(args)
     try:
         items = _items(args)
         source = FeatureSource(_detector_path(args), threads=args.threads)
@@ -120,6 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             {it.id: it.alarm for it in items},
             source.spec,
             (source.model_path.name, source.sha256),
+            params=_train_params(args),
             progress=_progress,
             info=info,
         ).with_decision(args.mode, args.threshold)
@@ -132,8 +146,67 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train_site(args: argparse.Namespace) -> int:
+    """A site verifier: the general data plus the site's crops, checked (edge/verify/site.py)."""
+    try:
+        if not args.general:
+            raise DatasetError("--site-crops needs --general FILE (the general verifier)")
+        items = _items(args)
+        site = read_crop_folders(Path(args.site_crops), source="site")
+        if len(site) < 2:
+            raise DatasetError(
+                f"{args.site_crops}: fewer than 2 crops in class folders ({', '.join(CLASSES)})"
+            )
+        source = FeatureSource(_detector_path(args), threads=args.threads)
+        general = VerifierModel.load(Path(args.general))
+        check_detector(general, source.model_path, source.sha256)
+        features = _extract(source, items, not args.no_augment, args.cache)
+        site_features = _extract(source, site, not args.no_augment, args.cache)
+        params = TrainParams(context=general.context)
+        detector = (source.model_path.name, source.sha256)
+        check = check_site(
+            general,
+            items,
+            features,
+            site=site,
+            site_features=site_features,
+            folds=_folds(args, items),
+            spec=source.spec,
+            detector=detector,
+            params=params,
+            progress=_progress,
+        )
+        print_site_report(check, general.threshold, sys.stdout)
+        if not check.ok:
+            print(
+                "\n拒绝：站点验证器在通用评估上比通用验证器差，未写出文件。\n"
+                "REFUSED: the site verifier is worse than the general one on the general "
+                f"evaluation, so {args.out} was not written:\n  " + "\n  ".join(check.worse),
+            )
+            return EXIT_REFUSED
+        alarm_of = {it.id: it.alarm for it in (*items, *site)}
+        info: dict[str, str | int | float] = {
+            "pictures": len(items),
+            "site_crops": len(site),
+            "general": Path(args.general).name,
+        }
+        model = fit_verifier(
+            [*features, *site_features], alarm_of, source.spec, detector, params=params, info=info
+        ).with_decision(general.mode, general.threshold)
+        model.save(Path(args.out))
+    except _ERRORS as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    print(
+        f"wrote {args.out}: general data plus {len(site)} site crops; not worse on the "
+        "general evaluation"
+    )
+    return EXIT_OK
+
+
 def _folds(args: argparse.Namespace, items: Sequence[Item]) -> list[Fold]:
-    split = Path(args.split) if args.split else None
+    given = getattr(args, "split", None)  # train-verifier has no --split: the default split
+    split = Path(given) if given else None
     if split is None and args.labels:
         default = Path(args.labels[0]).parent / "splits" / "loso"
         split = default if default.is_dir() else None
@@ -167,6 +240,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 folds,
                 source.spec,
                 (source.model_path.name, source.sha256),
+                params=_train_params(args),
                 decision=(mode, threshold),
                 progress=_progress,
             )
@@ -179,6 +253,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         figures = summary(scored, threshold, args.stock_threshold)
         Path(args.json).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    cv2.setNumThreads(1)  # a shared machine: inpainting and GrabCut need no second core
+    try:
+        items = _items(args)
+        out = Path(args.out)
+        if (out / "labels.csv").exists() and not args.force:
+            raise DatasetError(f"{out}/labels.csv exists; pass --force to make the views again")
+        backgrounds = synth.lift_backgrounds(items)
+        _progress(f"synthetic: {len(backgrounds)} lift backgrounds, e-bikes painted out")
+        cuts = synth.cutouts(items)
+        kinds = sorted({c.label for c in cuts})
+        counts = ", ".join(f"{k} {sum(1 for c in cuts if c.label == k)}" for k in kinds)
+        _progress(f"synthetic: {len(cuts)} objects cut out ({counts})")
+        made = synth.make_views(
+            backgrounds, cuts, out, synth.SynthPlan(seed=args.seed), progress=_progress
+        )
+    except _ERRORS as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    alarms = sum(it.alarm for it in made)
+    print(f"wrote {len(made)} synthetic lift views ({alarms} with an e-bike) to {out}")
     return EXIT_OK
 
 
@@ -203,6 +301,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mode", choices=MODES, default="combined", help="how a frame is decided")
     p.add_argument(
+        "--context",
+        action="store_true",
+        help="also the context features (edge/verify/context.py; measured no better, so off)",
+    )
+    p.add_argument(
         "--limit",
         type=int,
         default=0,
@@ -217,6 +320,12 @@ def register(models_subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     _common(t)
     t.add_argument("--out", required=True, help="verifier file to write (.npz)")
     t.add_argument("--threshold", type=float, default=0.5, help="alarm threshold (default 0.5)")
+    t.add_argument(
+        "--site-crops",
+        help="a site's feedback crops (class folders): train a site verifier, report before / "
+        "after on them and refuse it if worse than --general on the general evaluation",
+    )
+    t.add_argument("--general", help="with --site-crops: the general verifier file")
     t.set_defaults(func=cmd_train)
 
     e = add("eval-lift", help="alarm-level recall and false alarms, verifier vs stock detector")
@@ -228,6 +337,14 @@ def register(models_subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     e.add_argument("--json", help="also write the figures as JSON here")
     e.add_argument("--brief", action="store_true", help="no per-file lines")
     e.set_defaults(func=cmd_eval)
+
+    s = add("synth-lift", help="make synthetic lift views (objects pasted into lift frames)")
+    s.add_argument("--data", action="append", required=True, help="data directory (repeatable)")
+    s.add_argument("--labels", action="append", help="labels.csv for the n-th --data")
+    s.add_argument("--out", required=True, help="directory for the views and their labels.csv")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--force", action="store_true", help="overwrite views made before")
+    s.set_defaults(func=cmd_synth, limit=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

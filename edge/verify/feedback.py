@@ -6,11 +6,14 @@
   `release`s a lift alarm (false alarm), save its crop as `other` (or `bicycle` /
   `stroller_or_wheelchair` when the operator says so); when an alarm is confirmed, as `ebike`.
 
-The labelled directory is in the class-folder layout `train-verifier --data` reads
-(`<directory>/<label>/<name>.png`), so the next training run learns from the mistakes:
+The labelled directory is in the class-folder layout `train-verifier` reads
+(`<directory>/<label>/<name>.png`), so a site's own verifier learns from its mistakes, with a
+before / after report on the site's crops and a refusal if it would be worse than the general
+verifier on the general evaluation (edge/verify/site.py, docs/verifier.md "Per-site learning"):
 
     edge models train-verifier --data ../shared/datasets/ebike_lift \
-        --labels datasets/ebike_lift/labels.csv --data var/verifier/feedback --out ...
+        --labels datasets/ebike_lift/labels.csv --site-crops var/verifier/feedback \
+        --general models/verifier/ebike_lift_v1.npz --out var/verifier/site_v1.npz --cache
 """
 
 from __future__ import annotations

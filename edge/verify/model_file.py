@@ -232,3 +232,16 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def newest(directory: Path, stem: str = "ebike_lift") -> Path:
+    """The verifier file with the highest version in its name (`<stem>_v<N>.npz`): the one the
+    held-out check and the example configs use. `_v10` is newer than `_v9`."""
+    found = []
+    for path in Path(directory).glob(f"{stem}_v*.npz"):
+        number = path.stem[len(stem) + 2 :]
+        if number.isdigit():
+            found.append((int(number), path))
+    if not found:
+        raise VerifierFileError(f"no {stem}_v<N>.npz in {directory}")
+    return max(found)[1]

@@ -115,14 +115,22 @@ class LiftVerifier:
             )
             if c.box == region or point_in_polygon(_centre(c.box), list(zone.polygon))
         ]
-        probs = self.model.box.predict(
-            embed_boxes(fm, [c.box for c in found], region, self._ids.scores)
+        p = self.model.candidates
+        people = cands.detections(fm, self._ids.person, p.person_conf, p.nms_iou, p.max_persons)
+        persons = np.array([[*_xyxy(b), s] for b, s in people], np.float32).reshape(-1, 5)
+        bikes = cands.classed_detections(
+            fm, self._ids.two_wheeler, p.two_wheeler_conf, p.nms_iou, p.max_two_wheelers
         )
+        wheels = np.array([[*_xyxy(b), s, k] for b, s, k in bikes], np.float32).reshape(-1, 6)
+        boxes = np.array([_xyxy(c.box) for c in found], np.float32).reshape(-1, 4)
+        x = embed_boxes(fm, [c.box for c in found], region, self._ids.scores)
+        probs = self.model.box.predict(self.model.box_inputs(x, boxes, persons, wheels))
         best = int(np.argmax(probs[:, EBIKE]))
         box_score = float(probs[best, EBIKE])
-        frame_score = float(
-            self.model.frame.predict(embed_region(fm, region, self._ids.scores))[0, EBIKE]
+        frame_x = self.model.frame_inputs(
+            embed_region(fm, region, self._ids.scores), persons, wheels
         )
+        frame_score = float(self.model.frame.predict(frame_x)[0, EBIKE])
         score = self.model.decide(box_score, frame_score)
         is_ebike = score >= self.threshold(frame.camera_id, zone.id)
         box = found[best].box
@@ -132,7 +140,8 @@ class LiftVerifier:
             crop_id = f"{frame.camera_id}-{zone.id}-{int(frame.wall_ts * 1000)}"
             self._remember(crop_id, crop_of(frame.image, box))
         label = CLASSES[int(np.argmax(probs[best]))]
-        return Verdict(is_ebike, score, box_score, frame_score, label, box, crop_id)
+        rider = any(with_rider(box, person) for person, _ in people)
+        return Verdict(is_ebike, score, box_score, frame_score, label, box, crop_id, rider)
 
     def _remember(self, crop_id: str, crop: Image) -> None:
         self._pending[crop_id] = crop
@@ -153,6 +162,26 @@ class LiftVerifier:
                     self._crops.put(crop_id, crop)
                 except (OSError, ValueError):
                     log.exception("could not save the crop %s of a lift alert", crop_id)
+
+
+def with_rider(vehicle: Box, person: Box) -> bool:
+    """The rider-and-vehicle pattern: a person on it or right beside it (their boxes overlap,
+    or the person stands within half a person's width of it at the same floor level)."""
+    if vehicle.iou(person) > 0.05 or _inter(vehicle, person) > 0.2 * vehicle.area:
+        return True
+    gap = max(vehicle.x1 - person.x2, person.x1 - vehicle.x2)
+    level = abs(vehicle.y2 - person.y2) < 0.35 * person.height
+    return gap < 0.5 * person.width and level
+
+
+def _inter(a: Box, b: Box) -> float:
+    iw = min(a.x2, b.x2) - max(a.x1, b.x1)
+    ih = min(a.y2, b.y2) - max(a.y1, b.y1)
+    return iw * ih if iw > 0 and ih > 0 else 0.0
+
+
+def _xyxy(box: Box) -> tuple[float, float, float, float]:
+    return (box.x1, box.y1, box.x2, box.y2)
 
 
 def _centre(box: Box) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 
     edge models train-verifier --data ../shared/datasets/ebike_lift \
         --labels datasets/ebike_lift/labels.csv --site-crops var/verifier/feedback \
-        --general models/verifier/ebike_lift_v2.npz --out models/verifier/site_v1.npz
+        --general models/verifier/ebike_lift_v1.npz --out var/verifier/site_v1.npz
 
 1. Before / after on the site's own crops: before is the general verifier file; after is the
    recipe trained with the site's crops, each crop judged by a fit that did not see it (the

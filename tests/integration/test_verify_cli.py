@@ -25,7 +25,7 @@ from edge.verify.candidates import CandidateParams
 from edge.verify.cli import main
 from edge.verify.dataset import read_labels
 from edge.verify.extract import FeatureSource, ItemFeatures, extract_all
-from edge.verify.feedback import CropStore
+from edge.verify.feedback import CropStore, save_feedback
 from edge.verify.model_file import VerifierModel
 from edge.verify.runtime import LiftVerifier
 
@@ -246,3 +246,30 @@ def test_the_lift_rule_uses_the_verifier_in_a_replay(
     (alert,) = [json.loads(line) for line in out.getvalue().splitlines()]
     assert alert["kind"] == "ebike_in_lift" and alert["objects"][0]["class"] == "ebike"
     assert alert["detail"]["verifier_score"] >= 0.5 and alert["detail"]["crop_id"]
+
+
+def test_a_site_verifier_worse_on_the_general_evaluation_is_refused(
+    shared_dir: Path, verifier_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Poisoned feedback (lift e-bike crops released as `other`, wheelchair photos confirmed as
+    `ebike`): the before / after report is printed, and the site file is not written."""
+    lift = shared_dir / "datasets" / "ebike_lift"
+    site = tmp_path / "feedback"
+    for path in sorted((lift / "shaojun_open_docs" / "images").glob("eb_*.png")):
+        save_feedback(np.asarray(cv2.imread(str(path)), dtype=np.uint8), "other", site)
+    chairs = lift / "negatives_non_elevator" / "lexra_wheelchair_date-20230821" / "images"
+    for path in sorted(chairs.glob("*.jpg"))[:40]:
+        save_feedback(np.asarray(cv2.imread(str(path)), dtype=np.uint8), "ebike", site)
+    out = tmp_path / "site.npz"
+    args = ["train-verifier", *data_args(shared_dir), "--limit", "1", "--no-augment"]
+    args += ["--site-crops", str(site), "--general", str(verifier_file), "--out", str(out)]
+    assert main([*args, "--cache", str(tmp_path / "cache")]) == 3
+    printed = capsys.readouterr().out
+    assert "SITE CROPS" in printed and "GENERAL EVALUATION" in printed
+    assert "REFUSED: the site verifier is worse than the general one" in printed
+    assert "拒绝" in printed and not out.exists()
+
+
+def test_a_site_verifier_needs_the_general_file(shared_dir: Path, tmp_path: Path) -> None:
+    args = ["train-verifier", *data_args(shared_dir), "--site-crops", str(tmp_path)]
+    assert main([*args, "--out", str(tmp_path / "x.npz")]) == 2

@@ -48,6 +48,7 @@ from edge.verify.model_file import (
     VerifierFileError,
     VerifierModel,
     check_detector,
+    newest,
 )
 from edge.verify.verdict import Verdict
 from tests.unit.scenes import zone
@@ -528,3 +529,12 @@ def test_the_rider_pattern_when_required() -> None:
 def test_verifier_frames_is_checked(value: object) -> None:
     with pytest.raises(ValueError, match="verifier_frames"):
         zone("lift", polygon=WHOLE_CAR, verifier_frames=value)
+
+
+def test_the_newest_verifier_is_chosen_by_the_number_in_its_name(tmp_path: Path) -> None:
+    for name in ("ebike_lift_v1.npz", "ebike_lift_v9.npz", "ebike_lift_v10.npz", "other_v99.npz"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "ebike_lift_vX.npz").write_bytes(b"")
+    assert newest(tmp_path).name == "ebike_lift_v10.npz"
+    with pytest.raises(VerifierFileError, match=r"no ebike_lift_v<N>\.npz"):
+        newest(tmp_path / "nothing")
