@@ -173,7 +173,10 @@ class ByteTracker:
     - `new_track_threshold`: an unmatched high detection starts a track only at or above it.
     - `match_iou`: minimum IoU between a track's predicted box and a detection, both stages.
     - `max_coast_s`: a track unmatched for longer than this is dropped; its object, if seen
-      again, gets a new id.
+      again, gets a new id. Absence is counted up to the previous frame, not to this one: only
+      a frame that did not see the object is evidence that it went. A camera judged every 5 s
+      (a node past its limit) would otherwise lose every track between two looks, and no
+      parked car would ever be seen staying put.
     - `min_hits`: matched frames (including the first) before a track is confirmed and reported.
       Tentative tracks coast like confirmed ones instead of dying on their first miss, so an
       object detected only every other frame (an e-bike half hidden by its rider) still
@@ -211,11 +214,13 @@ class ByteTracker:
         self._min_hits = min_hits
         self._tracks: list[_TrackState] = []
         self._next_id = 1
+        self._last_ts: float | None = None
 
     def reset(self) -> None:
         """Forget every track; ids start again at 1."""
         self._tracks = []
         self._next_id = 1
+        self._last_ts = None
 
     def update(self, detections: Sequence[Detection], ts: float) -> list[Track]:
         """Feed one frame's detections taken at `ts`; return the confirmed tracks, by id.
@@ -223,8 +228,11 @@ class ByteTracker:
         A track matched on this frame carries the detection's own box and `last_seen == ts`; a
         coasting one carries its predicted box and an older `last_seen`.
         """
-        # Drop expired tracks first, so an object back after more than max_coast_s gets a new id.
-        self._tracks = [t for t in self._tracks if ts - t.last_seen <= self._max_coast_s]
+        # Drop expired tracks first, so an object back after more than max_coast_s gets a new id:
+        # unseen for longer than that by the frames up to the previous one.
+        seen_until = ts if self._last_ts is None else min(ts, self._last_ts)
+        self._tracks = [t for t in self._tracks if seen_until - t.last_seen <= self._max_coast_s]
+        self._last_ts = ts
         predicted = [t.predict(ts) for t in self._tracks]
         high = [d for d in detections if d.confidence >= self._high]
         low = [d for d in detections if self._low <= d.confidence < self._high]
