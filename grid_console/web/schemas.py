@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grid_console.cases.colour import colour_of, is_overdue
 from grid_console.cases.machine import State
@@ -126,6 +127,7 @@ class CaseDetail(BaseModel):
     photos: list[str]
 
 
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_DISPATCH_TO = 50  # a grid's whole duty roster; more is a mistake or an attack
 
 
@@ -139,6 +141,15 @@ class ActionIn(BaseModel):
     due: datetime | date | None = Field(
         default=None, description="defer: the date (or time) the case comes back"
     )
+
+    @field_validator("due", mode="before")
+    @classmethod
+    def _a_bare_date_is_a_date(cls, value: object) -> object:
+        # Pydantic would read "2031-05-20" as a zone-less midnight, which _due refuses; the
+        # documented meaning is the start of that day in the console's time zone.
+        if isinstance(value, str) and _BARE_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+        return value
 
     def targets(self) -> list[str]:
         names = [self.to] if isinstance(self.to, str) else list(self.to or [])

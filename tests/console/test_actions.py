@@ -172,6 +172,13 @@ def test_invalid_actions_are_refused_and_change_nothing(
     assert [e["action"] for e in detail["events"]] == ["open", "register", "dispatch_none"]
     with Session(console.engine) as session:
         assert session.execute(select(OutboxCommand)).first() is None
+    # A bare date is that day's start in the console's zone (it was read as a zone-less time
+    # and refused, so the inbox had to send midnight with an offset).
+    later = api.post(
+        f"/api/cases/{case_id}/actions", json={"action": "defer", "note": "x", "due": "2099-01-01"}
+    )
+    assert later.status_code == 200, later.text
+    assert later.json()["case"]["state"] == "deferred"
 
 
 def test_a_false_alarm_during_a_broker_outage_is_sent_when_it_returns(
