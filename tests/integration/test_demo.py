@@ -52,7 +52,7 @@ def test_the_demo_prints_its_pages_first_and_raises_alerts(
         console = re.search(r"grid console +(http://\S+/)", lines[3])
         login = re.search(r"console login +(\w+) / (\S+)", lines[4])
         assert console is not None and login is not None, lines[3:5]
-        alert_id = re.search(r"id=(\w+)", raised)
+        alert_id = re.search(r" id=(\w+)", raised)
         assert alert_id is not None
         credentials = {"username": login[1], "password": login[2]}
         token = httpx.post(console.group(1) + "api/login", json=credentials, timeout=10).json()
