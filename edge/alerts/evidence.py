@@ -7,8 +7,6 @@ import hashlib
 import logging
 import os
 import re
-import threading
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import cv2
 import numpy as np
 
 from edge.alerts.stamp import StampContext, Stamper, object_name, stamp_lines
+from edge.budget import ByteBudget
 from edge.messages import AlertKind, AlertObject, Image, Severity
 
 log = logging.getLogger(__name__)
@@ -111,17 +110,12 @@ class SnapshotStore:
         max_bytes: int | None = None,
         stamper: Stamper | None = None,
     ) -> None:
-        if max_bytes is not None and max_bytes <= 0:
-            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.directory = directory
         self.stamper = stamper
         self._quality = quality
-        self._max_bytes = max_bytes
-        self._lock = threading.Lock()
-        # Oldest first; read from the directory at the first save, then kept up to date.
-        self._files: deque[tuple[Path, int]] | None = None
-        self._total = 0
-        self.pruned = 0
+        self._budget = (
+            ByteBudget(directory, ".jpg", max_bytes, "snapshot") if max_bytes is not None else None
+        )
 
     def save(
         self,
@@ -144,39 +138,15 @@ class SnapshotStore:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)  # a reader never sees half a JPEG
-        if self._max_bytes is not None:
-            self._account(path, len(data), self._max_bytes)
+        if self._budget is not None:
+            self._budget.add(path, len(data))
         h, w = image.shape[:2]
         return Evidence(snapshot_id, path, w, h, len(data), hashlib.sha256(data).hexdigest())
 
-    def _account(self, path: Path, size: int, max_bytes: int) -> None:
-        with self._lock:
-            if self._files is None:
-                self._files = self._inventory(exclude=path)
-                self._total = sum(n for _, n in self._files)
-            self._files.append((path, size))
-            self._total += size
-            removed = 0
-            while self._total > max_bytes and len(self._files) > 1:  # never the newest
-                old, n = self._files.popleft()
-                old.unlink(missing_ok=True)
-                self._total -= n
-                removed += 1
-            self.pruned += removed
-        if removed:
-            log.info(
-                "deleted %d oldest snapshot(s) to keep %s under %d MiB",
-                removed, self.directory, max_bytes // 2**20,
-            )  # fmt: skip
-
-    def _inventory(self, *, exclude: Path) -> deque[tuple[Path, int]]:
-        found: list[tuple[float, str, Path, int]] = []
-        for entry in os.scandir(self.directory):
-            if entry.name.endswith(".jpg") and entry.is_file() and entry.path != str(exclude):
-                st = entry.stat()
-                found.append((st.st_mtime, entry.name, Path(entry.path), st.st_size))
-        found.sort()
-        return deque((p, n) for _, _, p, n in found)
+    @property
+    def pruned(self) -> int:
+        """Snapshots deleted to keep within the budget, since start."""
+        return self._budget.pruned if self._budget is not None else 0
 
     def path_of(self, snapshot_id: str) -> Path:
         """Where a snapshot lives; refuses ids that could name a file elsewhere."""

@@ -16,7 +16,6 @@ import os
 import queue
 import re
 import threading
-from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import av
 import av.error
 
+from edge.budget import ByteBudget
 from edge.video.ring import ClipRequest
 
 __all__ = ["ClipStore", "ClipWriter", "alert_clips_dir", "remux_clip"]
@@ -87,14 +87,15 @@ class ClipStore:
     """MP4 files under one directory, named by clip id (the alert id); nothing outside it."""
 
     def __init__(self, directory: Path, *, max_bytes: int | None = None) -> None:
-        if max_bytes is not None and max_bytes <= 0:
-            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.directory = directory
-        self._max_bytes = max_bytes
-        self._lock = threading.Lock()
-        self._files: deque[tuple[Path, int]] | None = None
-        self._total = 0
-        self.pruned = 0
+        self._budget = (
+            ByteBudget(directory, ".mp4", max_bytes, "clip") if max_bytes is not None else None
+        )
+
+    @property
+    def pruned(self) -> int:
+        """Clips deleted to keep within the budget, since start."""
+        return self._budget.pruned if self._budget is not None else 0
 
     def path_of(self, clip_id: str) -> Path:
         if not _SAFE_ID.match(clip_id) or ".." in clip_id:
@@ -108,36 +109,9 @@ class ClipStore:
         if frames == 0:
             return None
         size = path.stat().st_size
-        if self._max_bytes is not None:
-            self._account(path, size, self._max_bytes)
+        if self._budget is not None:
+            self._budget.add(path, size)
         return SavedClip(clip.clip_id, path, frames, size, clip.cut_short)
-
-    def _account(self, path: Path, size: int, max_bytes: int) -> None:
-        with self._lock:
-            if self._files is None:
-                self._files = self._inventory(exclude=path)
-                self._total = sum(n for _, n in self._files)
-            self._files.append((path, size))
-            self._total += size
-            removed = 0
-            while self._total > max_bytes and len(self._files) > 1:  # never the newest
-                old, n = self._files.popleft()
-                old.unlink(missing_ok=True)
-                self._total -= n
-                removed += 1
-            self.pruned += removed
-        if removed:
-            log.info("deleted %d oldest clip(s) to keep %s under %d MiB",
-                     removed, self.directory, max_bytes // 2**20)  # fmt: skip
-
-    def _inventory(self, *, exclude: Path) -> deque[tuple[Path, int]]:
-        found: list[tuple[float, str, Path, int]] = []
-        for entry in os.scandir(self.directory):
-            if entry.name.endswith(".mp4") and entry.is_file() and entry.path != str(exclude):
-                st = entry.stat()
-                found.append((st.st_mtime, entry.name, Path(entry.path), st.st_size))
-        found.sort()
-        return deque((p, n) for _, _, p, n in found)
 
 
 class ClipWriter:
