@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import sys
 import threading
 import time
@@ -22,7 +21,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.app import Node
 from edge.clock import SystemClock
 from edge.config.loader import ConfigError, load_config
-from edge.demo_console import DemoConsole, LocalMosquitto, console_missing, find_mosquitto
+from edge.demo_console import (
+    DemoConsole,
+    LocalMosquitto,
+    console_missing,
+    find_mosquitto,
+    free_port,
+)
 from edge.mqtt.link import parse_broker_url
 from grid_contract.signing import generate_key
 
@@ -64,12 +69,6 @@ cameras:
     zones:
       - {{id: car, kind: lift, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class EmbeddedBroker:

@@ -7,13 +7,13 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grid_console.cases.models import Case, CaseEvent, CasePhoto
 from grid_console.cases.service import Actor, CaseNotFoundError, InvalidInputError
 from grid_console.db.session import transaction
 from grid_console.snapshots.models import Snapshot
+from grid_console.snapshots.service import keep_picture
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 _MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
@@ -40,17 +40,7 @@ def add_photo(engine: Engine, case_id: int, content: bytes, actor: Actor, now: d
         ).scalar_one_or_none()
         if case is None or not actor.sees(case.grid):
             raise CaseNotFoundError(f"no case {case_id}")
-        if session.get(Snapshot, digest) is None:
-            _insert(
-                session,
-                Snapshot(
-                    sha256=digest,
-                    content=content,
-                    size=len(content),
-                    content_type=content_type,
-                    first_seen=now,
-                ),
-            )
+        keep_picture(session, content, content_type, now)
         linked = session.execute(
             select(CasePhoto.id).where(CasePhoto.case_id == case_id, CasePhoto.sha256 == digest)
         ).first()
@@ -89,12 +79,3 @@ def read_photo(engine: Engine, case_id: int, digest: str, actor: Actor) -> tuple
         snap = session.get(Snapshot, digest)
         assert snap is not None  # the foreign key
         return snap.content, snap.content_type
-
-
-def _insert(session: Session, row: Snapshot) -> None:
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        pass  # the same picture stored by another request at the same moment

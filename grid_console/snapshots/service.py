@@ -12,20 +12,18 @@ from sqlalchemy.orm import Session
 from grid_console.snapshots.models import AlertSnapshot, Snapshot
 
 
-def store_snapshot(session: Session, alert_id: str, content: bytes, at: datetime) -> str:
-    """Keep `content` (once) and note that `alert_id` showed it; return its sha256."""
+def keep_picture(session: Session, content: bytes, content_type: str, at: datetime) -> str:
+    """Keep `content` once, by its sha256 (a node's snapshot, a patrol's photo); return it."""
     digest = hashlib.sha256(content).hexdigest()
     if session.get(Snapshot, digest) is None:
-        _insert(
-            session,
-            Snapshot(
-                sha256=digest,
-                content=content,
-                size=len(content),
-                content_type="image/jpeg",
-                first_seen=at,
-            ),
-        )
+        _insert(session, Snapshot(sha256=digest, content=content, size=len(content),
+                                  content_type=content_type, first_seen=at))  # fmt: skip
+    return digest
+
+
+def store_snapshot(session: Session, alert_id: str, content: bytes, at: datetime) -> str:
+    """Keep `content` (once) and note that `alert_id` showed it; return its sha256."""
+    digest = keep_picture(session, content, "image/jpeg", at)
     link = select(AlertSnapshot.id).where(
         AlertSnapshot.alert_id == alert_id, AlertSnapshot.sha256 == digest
     )

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +22,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+# Re-exported for the tests: one place knows where Debian puts the broker.
+from edge.demo_console import find_mosquitto  # noqa: F401
 
 HOST = "127.0.0.1"
 SHIPPED_CONF = Path(__file__).resolve().parents[2] / "mqtt" / "mosquitto.conf"
@@ -39,11 +41,6 @@ _PERSISTENCE_DIRECTIVES = frozenset(
         "queue_qos0_messages",
     }
 )
-
-
-def find_mosquitto() -> str | None:
-    # Debian installs the broker in /usr/sbin, which is not on every user's PATH.
-    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 
 
 def shipped_persistence(conf: Path = SHIPPED_CONF) -> list[str]:
