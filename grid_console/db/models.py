@@ -8,6 +8,7 @@ from grid_console.commands.models import OutboxCommand
 from grid_console.db.base import Base
 from grid_console.deadlines.models import Deadline
 from grid_console.ingest.models import AlertEvent, Quarantined
+from grid_console.kinds.models import KindSetting
 from grid_console.nodes.models import Device, Node
 from grid_console.notify.models import Delivery, DeliveryAttempt
 from grid_console.people.models import Grid, Person, PersonChannel, PersonGrid, Shift, Site
@@ -31,6 +32,7 @@ __all__ = [
     "DeliveryAttempt",
     "Device",
     "Grid",
+    "KindSetting",
     "LoginAttempt",
     "Node",
     "OutboxCommand",
