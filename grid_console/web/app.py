@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
+from sqlalchemy.orm import Session
 
 from grid_console.auth.roles import READS_DIRECTORY, Role
 from grid_console.auth.service import (
@@ -32,6 +33,7 @@ from grid_console.cases.service import (
     InvalidInputError,
 )
 from grid_console.clock import Clock
+from grid_console.notify.listing import DeliveryView, case_deliveries
 from grid_console.stats.queries import StatsService
 from grid_console.web.directory import DirectoryApi, add_directory_routes
 from grid_console.web.pages import pages_router
@@ -43,6 +45,7 @@ from grid_console.web.schemas import (
     CaseEventOut,
     CaseList,
     CaseOut,
+    DeliveryOut,
     LoginIn,
     LoginOut,
     MeOut,
@@ -183,6 +186,7 @@ def _case_routes(app: FastAPI, ctx: WebContext, anyone: Any) -> None:
             events=[CaseEventOut.of(e) for e in events],
             alert_ids=view.alert_ids,
             photos=view.photos,
+            deliveries=[DeliveryOut.of(d) for d in _deliveries(ctx.cases, case_id)],
         )
 
     @app.post("/api/cases/{case_id}/actions")
@@ -242,6 +246,11 @@ def _case_routes(app: FastAPI, ctx: WebContext, anyone: Any) -> None:
         return Response(
             content, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"}
         )
+
+
+def _deliveries(cases: CaseService, case_id: int) -> list[DeliveryView]:
+    with Session(cases.engine) as session:
+        return case_deliveries(session, case_id)
 
 
 def _due(value: datetime | date | None, timezone: str) -> datetime | None:

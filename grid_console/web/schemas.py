@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from grid_console.cases.colour import colour_of, is_overdue
 from grid_console.cases.machine import State
 from grid_console.cases.models import Case, CaseEvent
+from grid_console.notify.listing import DeliveryView
 
 
 class CaseOut(BaseModel):
@@ -120,11 +121,31 @@ class CaseList(BaseModel):
     cases: list[CaseOut]
 
 
+class DeliveryOut(BaseModel):
+    """One notification owed on the case (no target, no secret: see notify/listing.py)."""
+
+    id: int
+    recipient: str = Field(description="the user name it was addressed to")
+    name: str = Field(description="the person's display name")
+    channel: str = Field(description="wecom, dingtalk, feishu, email or webhook")
+    state: str = Field(description="pending, sent or failed")
+    reason: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, view: DeliveryView) -> DeliveryOut:
+        return cls(**{name: getattr(view, name) for name in cls.model_fields})
+
+
 class CaseDetail(BaseModel):
     case: CaseOut
     events: list[CaseEventOut]
     alert_ids: list[str]
     photos: list[str]
+    deliveries: list[DeliveryOut] = Field(default_factory=list)
 
 
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

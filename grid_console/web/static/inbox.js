@@ -119,6 +119,23 @@ function timeline(events) {
     noteOf(e) ? el("div", { class: "small" }, noteOf(e)) : null)));
 }
 
+// Who was told about the case, how, and whether it reached them (the person's name, never the
+// channel's address). An error is the endpoint's own words, shown as text.
+function deliveries(list) {
+  if (!list.length) return el("p", { class: "muted", id: "deliveries" }, t("case.noDeliveries"));
+  const head = ["delivery.person", "delivery.channel", "delivery.state", "delivery.attempts",
+    "delivery.sentAt", "delivery.error"].map((k) => el("th", {}, t(k)));
+  return el("table", { class: "deliveries", id: "deliveries" },
+    el("thead", {}, el("tr", {}, head)),
+    el("tbody", {}, list.map((d) => el("tr", { "data-delivery": d.id, "data-state": d.state },
+      el("td", {}, d.name),
+      el("td", {}, word("channel", d.channel)),
+      el("td", { class: d.state === "failed" ? "error" : null }, word("delivery", d.state)),
+      el("td", {}, String(d.attempts)),
+      el("td", {}, d.sent_at ? fmtTime(d.sent_at) : "—"),
+      el("td", { class: "small" }, d.last_error || "")))));
+}
+
 // "2031-05-20" as the start of that day in the console's zone, with the zone's offset written
 // out ("2031-05-20T00:00:00+08:00"): the API takes a time only with its zone.
 async function midnightIn(day) {
@@ -231,6 +248,7 @@ async function renderDetail() {
     d.photos.length ? el("h3", {}, t("case.photos")) : null,
     el("div", { class: "photos" }, d.photos.map((sha) =>
       el("img", { src: `/api/cases/${c.id}/photos/${sha}`, alt: t("case.photos"), "data-photo": sha }))),
+    el("h3", {}, t("case.deliveries")), deliveries(d.deliveries || []),
     el("h3", {}, t("case.timeline")), timeline(d.events));
   document.getElementById("act-note").value = kept;
   if (keptDue && document.getElementById("act-due")) document.getElementById("act-due").value = keptDue;
