@@ -251,20 +251,18 @@ def file_issues(site: SiteConfig, root: yaml.Node | None) -> list[ConfigIssue]:
         )
     issues.extend(_security_issues(site, root))
     for ci, cam in enumerate(site.settings.cameras):
-        try:
-            from_file = is_file_source(cam.source)
-        except ValueError as exc:
-            issues.append(issue_at(file, root, ("cameras", ci, "source"), str(exc)))
-            continue
-        if cam.enabled and from_file:
-            src = Path(site.camera_source(cam))
-            if not is_regular_file(src):
-                loc = ("cameras", ci, "source")
-                issues.append(
-                    ConfigIssue(
-                        file, _line_of(root, loc), format_path(loc), f"file not found: {src}"
-                    )
-                )
+        for key, source in (("source", cam.source), ("substream", cam.substream)):
+            if source is None:
+                continue
+            loc = ("cameras", ci, key)
+            try:
+                from_file = is_file_source(source)
+            except ValueError as exc:
+                issues.append(issue_at(file, root, loc, str(exc)))
+                continue
+            path = site.resolve(source) if from_file else None
+            if cam.enabled and path is not None and not is_regular_file(path):
+                issues.append(issue_at(file, root, loc, f"file not found: {path}"))
     return issues
 
 

@@ -136,6 +136,24 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
     )
 
 
+def test_a_missing_substream_file_is_named(tmp_path: Path) -> None:
+    """A lift's substream is what the node decodes at 5 fps: a typo there must not wait for
+    the first capture attempt to show."""
+    cfg = tmp_path / "site.yaml"
+    text = GOOD.replace(
+        '    source: "rtsp://user:pass@10.0.0.3/stream1"\n',
+        '    source: "rtsp://user:pass@10.0.0.3/stream1"\n    substream: "clips/lift-sub.mp4"\n',
+    )
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    messages = [str(i) for i in info.value.issues]
+    assert (
+        f"site.yaml:8 cameras[0].substream: file not found: {tmp_path / 'clips' / 'lift-sub.mp4'}"
+        in messages
+    ), messages
+
+
 def test_fps_defaults_by_camera_kind() -> None:
     settings, _ = parse_settings(GOOD.replace("    detect_fps: 5\n", ""), "site.yaml")
     assert settings.cameras[0].detect_fps == 5.0  # a lift: several looks within a second
