@@ -37,6 +37,12 @@ SEES_ALL_GRIDS: frozenset[Role] = frozenset({Role.ADMIN, Role.OPERATOR})
 READS_DIRECTORY: frozenset[Role] = frozenset({Role.ADMIN, Role.OPERATOR})
 # Roles that may change the directory and accounts.
 WRITES_DIRECTORY: frozenset[Role] = frozenset({Role.ADMIN})
+# Roles that may read the weekly figures: the centre every grid's, grid heads and leaders
+# their own grids' and micro-grids' (they answer for them). Patrols and volunteers do not:
+# the figures judge the people who do the work, and are for those who lead it.
+READS_FIGURES: frozenset[Role] = frozenset(
+    {Role.ADMIN, Role.OPERATOR, Role.GRID_LEADER, Role.GRID_HEAD}
+)
 
 _ALL = frozenset(Action)
 CASE_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -53,9 +53,18 @@ class StatsService:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def figures(self, period: Period, now: datetime, grid: str | None = None) -> list[Figures]:
-        """One Figures per (grid, kind) that has anything to show, sorted by grid and kind."""
-        query = _Queries(period, period.as_of(now), grid)
+    def figures(
+        self,
+        period: Period,
+        now: datetime,
+        grid: str | None = None,
+        visible: frozenset[str] | None = None,
+    ) -> list[Figures]:
+        """One Figures per (grid, kind) that has anything to show, sorted by grid and kind.
+
+        `visible`: the grids the reader may see (a grid head's own and micro-grids); None for
+        every grid. Cases without a grid are then left out, as they are from the case list."""
+        query = _Queries(period, period.as_of(now), grid, visible)
         rows: dict[Key, Figures] = {}
 
         def row(grid_: str | None, kind: str) -> Figures:
@@ -75,16 +84,24 @@ class StatsService:
 
 
 class _Queries:
-    def __init__(self, period: Period, as_of: datetime, grid: str | None) -> None:
+    def __init__(
+        self, period: Period, as_of: datetime, grid: str | None, visible: frozenset[str] | None
+    ) -> None:
         self.start = period.start
         self.end = period.end
         self.as_of = as_of
         self.grid = grid
+        self.visible = visible
 
-    def _scoped(self, stmt: Select[Any]) -> Select[Any]:
+    def _where_grid(self, stmt: Select[Any]) -> Select[Any]:
         if self.grid is not None:
             stmt = stmt.where(Case.grid == self.grid)
-        return stmt.group_by(Case.grid, Case.kind)
+        if self.visible is not None:
+            stmt = stmt.where(Case.grid.in_(sorted(self.visible)))
+        return stmt
+
+    def _scoped(self, stmt: Select[Any]) -> Select[Any]:
+        return self._where_grid(stmt).group_by(Case.grid, Case.kind)
 
     def _in_period(self, at: Any) -> ColumnElement[bool]:
         return and_(at >= self.start, at < self.end)
@@ -194,6 +211,4 @@ class _Queries:
         stmt = select(Case.grid, Case.kind, Case.opened_at, first.c.at).join(
             first, first.c.case_id == Case.id
         )
-        if self.grid is not None:
-            stmt = stmt.where(Case.grid == self.grid)
-        return stmt
+        return self._where_grid(stmt)

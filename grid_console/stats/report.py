@@ -44,6 +44,8 @@ class Report:
     as_of: datetime
     grid: str | None
     rows: Sequence[Figures]
+    # The grids the reader may see (a grid head's own and their micro-grids); None: every grid.
+    scope: frozenset[str] | None = None
 
     def total(self) -> Figures:
         total = Figures(grid=None, kind=None)
@@ -58,6 +60,7 @@ class Report:
             "as_of": format_timestamp(self.as_of),
             "timezone": str(self.period.zone),
             "grid": self.grid,
+            "grids": None if self.scope is None else sorted(self.scope),
             "rows": [_row_json(r) for r in self.rows],
             "total": _row_json(self.total()),
         }
@@ -91,7 +94,7 @@ class Report:
             ["统计区间", f"{self._local(self.period.start)} 至 {self._local(self.period.end)}"]
         )
         notes.append(["统计时点", self._local(self.as_of)])
-        notes.append(["网格", self.grid or "全部"])
+        notes.append(["网格", self.grid or self._scope_text()])
         for name, text in DEFINITIONS:
             notes.append([name, text])
         out = io.BytesIO()
@@ -102,6 +105,11 @@ class Report:
         start = self.period.start.astimezone(self.period.zone).strftime("%Y%m%d")
         end = self.period.end.astimezone(self.period.zone).strftime("%Y%m%d")
         return f"grid-figures-{start}-{end}.{extension}"
+
+    def _scope_text(self) -> str:
+        if self.scope is None:
+            return "全部"
+        return "本人负责的网格：" + ("、".join(sorted(self.scope)) or "（无）")
 
     def _local(self, at: datetime) -> str:
         return f"{at.astimezone(self.period.zone):%Y-%m-%d %H:%M} ({self.period.zone})"

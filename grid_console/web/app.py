@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from grid_console.auth.roles import READS_DIRECTORY, Role
+from grid_console.auth.roles import READS_DIRECTORY, READS_FIGURES, Role
 from grid_console.auth.service import (
     AuthService,
     LoginFailedError,
@@ -147,7 +147,12 @@ def create_app(ctx: WebContext) -> FastAPI:
     if ctx.directory is not None:
         add_directory_routes(app, ctx.directory, security)
     if ctx.stats is not None:
-        app.include_router(stats_router(ctx.stats, ctx.clock), dependencies=[centre])
+        figures_reader = Depends(security.require(*READS_FIGURES))
+
+        def figures_grids(who: Principal = figures_reader) -> frozenset[str] | None:
+            return as_actor(who).grids  # None for the centre: every grid
+
+        app.include_router(stats_router(ctx.stats, ctx.clock, figures_grids))
     return app
 
 

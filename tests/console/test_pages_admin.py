@@ -154,6 +154,32 @@ def test_figures_page_counts_the_week(
     other.wait_for_function("document.getElementById('error').textContent.startsWith('无权')")
 
 
+def test_a_grid_head_sees_the_figures_of_their_grid_only(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    seed(console, grids=[("B-01", None)], people=[("wanghead", "grid_head", ["A-05"])],
+         password=PASSWORD)  # fmt: skip
+    case_id(console, raise_alert(broker, "A-05"))
+    case_id(console, raise_alert(broker, "B-01"))
+    tab = open_tab(DESKTOP)
+    sign_in(tab, served.base, "wanghead", PASSWORD, "/inbox")
+    tab.locator("#nav a[href='/figures']").wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#nav-admin").is_hidden()
+    tab.click("#nav a[href='/figures']")
+    total = tab.locator("tr[data-total]")
+    total.wait_for(timeout=TIMEOUT_MS)
+    assert total.locator("td").nth(2).inner_text() == "1", "B-01's case is not theirs"
+    assert [r.inner_text() for r in tab.locator("tbody tr td:first-child").all()] == [
+        "A-05", "合计"]  # fmt: skip
+    assert tab.locator("#scope").inner_text() == "网格: A-05"
+    assert tab.locator("#nav-admin").is_hidden()
+    tab.fill("#grid", "B-01")
+    tab.click("#period button[type=submit]")
+    tab.wait_for_function("document.getElementById('error').textContent.startsWith('无权')")
+    assert "B-01" in tab.locator("#error").inner_text()
+    assert_translated(tab)
+
+
 def test_admin_edits_a_person_channels_and_deactivates(
     console: Console, served: Served, open_tab: Callable[..., Any]
 ) -> None:

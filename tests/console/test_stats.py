@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,16 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from grid_console.auth.roles import Role
+from grid_console.auth.service import AuthService
 from grid_console.cases.machine import State
 from grid_console.cases.models import Case
+from grid_console.cases.service import CaseService
+from grid_console.people.models import Grid
+from grid_console.people.service import add_person
 from grid_console.stats.period import PeriodError, parse_period
 from grid_console.stats.queries import StatsService
+from grid_console.web.app import WebContext, create_app
 from grid_console.web.routes_stats import stats_router
 from tests.console.casefactory import add_event, insert_case, migrated_engine
 from tests.console.conftest import Backend
@@ -135,7 +141,7 @@ def engine(backend: Backend, tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def client(engine: Engine) -> TestClient:
     app = FastAPI()
-    app.include_router(stats_router(StatsService(engine), lambda: NOW))
+    app.include_router(stats_router(StatsService(engine), lambda: NOW, lambda: None))
     return TestClient(app)
 
 
@@ -227,10 +233,78 @@ def test_a_grid_named_like_a_formula_stays_text_in_the_files(engine: Engine) -> 
     with Session(engine) as session, session.begin():
         insert_case(session, sh(24, 9), grid=evil)
     app = FastAPI()
-    app.include_router(stats_router(StatsService(engine), lambda: NOW))
+    app.include_router(stats_router(StatsService(engine), lambda: NOW, lambda: None))
     client = TestClient(app)
     query = "?from=2026-11-23&to=2026-11-30"
     rows = list(csv.reader(io.StringIO(client.get("/api/stats.csv" + query).text.lstrip("\ufeff"))))
     assert ["'" + evil, "烟雾报警", "1"] == rows[1][:3]
     sheet = load_workbook(io.BytesIO(client.get("/api/stats.xlsx" + query).content))["周报"]
     assert sheet["A2"].value == evil and sheet["A2"].data_type == "s"
+
+
+# Who reads which figures: the centre every grid's; a grid head or leader their own grids and
+# micro-grids only (A-05 is a micro-grid of A); a patrol none.
+PEOPLE = (("wanghead", "grid_head", ["A"]), ("liuleader", "grid_leader", ["B-01"]),
+          ("zhaoop", "operator", []), ("lipatrol", "patrol", ["A-05"]))  # fmt: skip
+PASSWORD = "figures-test-password-1"
+
+
+@pytest.fixture
+def signed_in(engine: Engine) -> Callable[[str], TestClient]:
+    with Session(engine) as session, session.begin():
+        session.add_all([Grid(id="A", name="A 网格"), Grid(id="B-01", name="B-01 网格")])
+        session.flush()
+        session.add(Grid(id="A-05", name="A-05 微网格", parent_id="A"))
+        for name, role, grids in PEOPLE:
+            add_person(session, username=name, role=Role(role), now=NOW, password=PASSWORD,
+                       grids=grids)  # fmt: skip
+    context = WebContext(cases=CaseService(engine), auth=AuthService(engine), clock=lambda: NOW,
+                         health=dict, stats=StatsService(engine))  # fmt: skip
+    app = create_app(context)
+
+    def as_user(name: str) -> TestClient:
+        client = TestClient(app)
+        reply = client.post("/api/login", json={"username": name, "password": PASSWORD})
+        assert reply.status_code == 200, reply.text
+        client.headers["Authorization"] = f"Bearer {reply.json()['token']}"
+        return client
+
+    return as_user
+
+
+def test_a_grid_head_reads_the_figures_of_their_grids_only(
+    signed_in: Callable[[str], TestClient],
+) -> None:
+    week = "from=2026-11-23&to=2026-11-30"
+    head = signed_in("wanghead")
+    body = head.get(f"/api/stats?{week}").json()
+    mine = {k: v for k, v in EXPECTED.items() if k[0] == "A-05"}
+    assert as_table(body) == mine, "A and its micro-grid A-05, and not B-01"
+    assert body["grids"] == ["A", "A-05"]
+    assert body["total"]["reported"] == 8 and body["total"]["still_overdue"] == 4
+    assert as_table(head.get(f"/api/stats?{week}&grid=A-05").json()) == mine
+    for path in ("/api/stats", "/api/stats.csv", "/api/stats.xlsx"):
+        reply = head.get(f"{path}?{week}&grid=B-01")
+        assert reply.status_code == 403, (path, reply.text)
+        assert reply.json()["detail"].startswith("grid: 无权查看网格 B-01")
+    lines = head.get(f"/api/stats.csv?{week}").content.decode("utf-8-sig").splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["A-05", "A-05", "合计"]
+    assert lines[-1].split(",")[2] == "8"
+    book = load_workbook(io.BytesIO(head.get(f"/api/stats.xlsx?{week}").content))
+    assert [r[0].value for r in book["周报"].iter_rows()][1:] == ["A-05", "A-05", "合计"]
+    assert {r[0].value: r[1].value for r in book["说明"].iter_rows()}["网格"] == (
+        "本人负责的网格：A、A-05"
+    )
+
+    leader = signed_in("liuleader")
+    body = leader.get(f"/api/stats?{week}").json()
+    assert as_table(body) == {("B-01", "smoke"): EXPECTED[("B-01", "smoke")]}
+    assert leader.get(f"/api/stats?{week}&grid=A-05").status_code == 403
+
+    centre = signed_in("zhaoop").get(f"/api/stats?{week}").json()
+    assert as_table(centre) == EXPECTED and centre["grids"] is None
+
+    patrol = signed_in("lipatrol")
+    for path in ("/api/stats", "/api/stats.csv", "/api/stats.xlsx"):
+        reply = patrol.get(f"{path}?{week}")
+        assert reply.status_code == 403 and "无权" in reply.json()["detail"], path

@@ -42,6 +42,12 @@ function render() {
   body.replaceChildren(...rows);
   document.getElementById("as-of").textContent =
     `${t("figures.asOf")} ${fmtTime(fig.data.as_of)} · ${fig.data.timezone} · ${t("figures.minutes")}`;
+  // A grid head or leader is shown which grids the figures cover (the server chose them).
+  const scope = document.getElementById("scope");
+  scope.hidden = fig.data.grids === null;
+  if (fig.data.grids !== null) {
+    scope.textContent = `${t("filter.grid")}: ${fig.data.grids.join(", ") || "—"}`;
+  }
 }
 
 async function load(event) {
@@ -75,6 +81,7 @@ async function main() {
   try {
     const me = await api("GET", "/api/me");
     document.getElementById("who").textContent = me.username;
+    document.getElementById("nav-admin").hidden = !["admin", "operator"].includes(me.role);
   } catch (_) {
     return;
   }

@@ -20,6 +20,8 @@ const ACTIONS = {
 };
 const NEEDS_NOTE = ["return", "defer", "reopen"];
 const CENTRE_ROLES = ["admin", "operator"];
+// Grid heads and leaders read the figures of their own grids (the server scopes them).
+const FIGURES_ROLES = [...CENTRE_ROLES, "grid_leader", "grid_head"];
 
 const view = { me: null, cases: [], current: null, detail: null, listSig: "", detailSig: "",
   kinds: new Set(), grids: new Set(), people: new Map() };
@@ -330,7 +332,8 @@ async function main() {
     return;
   }
   document.getElementById("who").textContent = view.me.username;
-  document.getElementById("nav").hidden = !CENTRE_ROLES.includes(view.me.role);
+  document.getElementById("nav").hidden = !FIGURES_ROLES.includes(view.me.role);
+  document.getElementById("nav-admin").hidden = !CENTRE_ROLES.includes(view.me.role);
   const match = location.pathname.match(/^\/cases\/(\d+)$/);
   if (match) view.current = Number(match[1]);
   live = poll(tick, POLL_MS, document.getElementById("live"));
