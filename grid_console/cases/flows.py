@@ -29,6 +29,7 @@ from grid_console.cases.policy import CasePolicy
 from grid_console.deadlines.schedule import move_case_deadlines, schedule_case
 from grid_console.dispatch.auto import auto_dispatch
 from grid_console.ingest.payloads import AlertPayload
+from grid_console.kinds.overlay import effective_policy
 
 SYSTEM = "system"
 # Node events worth a line in the case's audit trail; `updated` and `escalated` are in the
@@ -57,6 +58,8 @@ def apply_alert_event(
     received_at: datetime,
     policy: CasePolicy,
 ) -> FlowResult:
+    # The admins' per-kind settings as committed now, whichever replica changed them.
+    policy = effective_policy(session, policy)
     found = _locked_case(session, alert.id)
     if found is None:
         joined = _join(session, alert, received_at, policy)

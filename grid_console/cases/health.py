@@ -22,6 +22,7 @@ from grid_console.cases.models import Case, CaseAlert, CaseEvent
 from grid_console.cases.policy import CasePolicy
 from grid_console.deadlines.schedule import schedule_case
 from grid_console.dispatch.auto import auto_dispatch
+from grid_console.kinds.overlay import effective_policy
 
 CONSOLE = "console"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -98,6 +99,7 @@ def _open(
     policy: CasePolicy,
 ) -> Case:
     kind = KIND_OF[subject]
+    policy = effective_policy(session, policy)  # the admins' per-kind settings, as of now
     grid, location = _whereabouts(session, site, node, camera, sensor)
     case_id = "C" + "".join(secrets.choice(_CROCKFORD) for _ in range(25))
     case = Case(

@@ -35,6 +35,7 @@ from grid_console.deadlines.schedule import (
 )
 from grid_console.dispatch.auto import active_assignees, auto_dispatch, dispatch_to
 from grid_console.dispatch.notify_hook import notification_due
+from grid_console.kinds.overlay import effective_policy
 from grid_console.people.models import Person
 
 MAX_LIST = 1000
@@ -218,6 +219,13 @@ class CaseService:
             detail["response_due_at"] = case.response_due_at.isoformat()
         if row.action is Action.HANDLE:
             detail["handle_due_at"] = case.handle_due_at.isoformat()
+        if row.action in (Action.REOPEN, Action.RETURN):
+            # They move the deadlines; the ones they replace judge the case up to this row
+            # (a past week's overdue count: stats/queries.py).
+            detail["replaced_due"] = {
+                "response_due_at": case.response_due_at.isoformat(),
+                "handle_due_at": case.handle_due_at.isoformat(),
+            }
         if row.action is Action.HANDLE and req.photos:
             detail["photos"] = _own_photos(session, case.id, req.photos)
         if row.action is Action.DEFER:
@@ -233,6 +241,8 @@ class CaseService:
             case.accepted_at = now
             case.assignee = actor.username
         case.closed_at = now if row.target in TERMINAL else None
+        # The admins' per-kind settings as committed now, whichever replica changed them.
+        policy = effective_policy(session, self._policy)
         event = CaseEvent(
             case_id=case.id,
             at=now,
@@ -246,18 +256,25 @@ class CaseService:
         )
         session.add(event)
         session.flush()
-        self._deadlines_after(session, case, row.action, req, now)
+        self._deadlines_after(session, case, row.action, req, now, policy=policy)
         command_ids = self._commands(
             session, case, event, command=row.node_command, actor=actor, note=req.note, now=now
         )
         if row.action is Action.REGISTER or (
             row.action is Action.REOPEN and case.state == State.REGISTERED.value
         ):
-            auto_dispatch(session, case, now, self._policy.dispatch)
+            auto_dispatch(session, case, now, policy.dispatch)
         return ActionResult(case=case, event=event, command_ids=command_ids)
 
     def _deadlines_after(
-        self, session: Session, case: Case, action: Action, req: ActionInput, now: datetime
+        self,
+        session: Session,
+        case: Case,
+        action: Action,
+        req: ActionInput,
+        now: datetime,
+        *,
+        policy: CasePolicy,
     ) -> None:
         if action is Action.DEFER:
             assert req.due is not None
@@ -268,14 +285,14 @@ class CaseService:
             # Back in the cycle: fresh deadlines from now, as for a new case.
             cancel_pending(session, case, now, "reopened")
             case.deferred_until = None
-            case.response_due_at = now + self._policy.response_deadline(case.kind)
-            case.handle_due_at = now + self._policy.handle_deadline(case.kind)
+            case.response_due_at = now + policy.response_deadline(case.kind)
+            case.handle_due_at = now + policy.handle_deadline(case.kind)
             schedule(session, case, DeadlineKind.RESPONSE, case.response_due_at, now)
             schedule(session, case, DeadlineKind.HANDLE, case.handle_due_at, now)
         elif action is Action.RETURN:
             # Someone must take it again within the response time.
             case.response_due_at = max(
-                case.response_due_at, now + self._policy.response_deadline(case.kind)
+                case.response_due_at, now + policy.response_deadline(case.kind)
             )
             schedule(session, case, DeadlineKind.RESPONSE, case.response_due_at, now)
 

@@ -41,6 +41,7 @@ from grid_console.deadlines.models import Deadline
 from grid_console.deadlines.schedule import DeadlineKind
 from grid_console.dispatch.auto import active_assignees, auto_dispatch
 from grid_console.dispatch.notify_hook import SYSTEM, notification_due
+from grid_console.kinds.overlay import effective_policy
 from grid_console.people.models import Person
 from grid_console.people.service import nearest
 
@@ -165,7 +166,8 @@ class DeadlineJob:
         session.flush()
         heads = nearest(session, case.grid, Role.GRID_HEAD)
         notification_due(session, case, heads, f"undefer#{row.id}", now)
-        auto_dispatch(session, case, now, self._policy.dispatch)
+        # The admins' per-kind routing as committed now, whichever replica changed it.
+        auto_dispatch(session, case, now, effective_policy(session, self._policy).dispatch)
 
 
 class DeadlineWorker:
