@@ -21,12 +21,17 @@ from grid_console.ingest.schemas import Validators
 from grid_console.ingest.service import IngestService
 from grid_console.ingest.stats import IngestStats
 from grid_console.ingest.topics import TopicMap
+from grid_console.metrics.access import MetricsAccess, is_loopback
+from grid_console.metrics.collector import ConsoleCollector, console_registry
+from grid_console.metrics.route import metrics_router
 from grid_console.notify.setup import build_worker
 from grid_console.settings import Settings, read_command_key
 from grid_console.stats.queries import StatsService
 from grid_console.web.app import WebContext, create_app
 from grid_console.web.directory import DirectoryApi
 from grid_console.web.routes_notify import snapshot_router
+from grid_console.web.routes_quarantine import quarantine_router
+from grid_console.web.security import Security
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +92,16 @@ class Console:
         )
         # Public, as notification links must be (web/routes_notify.py says why).
         self.app.include_router(snapshot_router(self.engine))
+        self.metrics = console_registry(
+            ConsoleCollector(self.engine, self.stats, lambda: self.mqtt.connected, clock)
+        )
+        access = MetricsAccess(
+            Security(self.auth, clock, settings.cookie_secure),
+            settings.metrics_token_file,
+            listens_on_loopback=is_loopback(settings.host),
+        )
+        self.app.include_router(metrics_router(self.metrics, access))
+        self.app.include_router(quarantine_router(self.engine, access.security))
 
     def start(self) -> None:
         revision = upgrade(self.engine)

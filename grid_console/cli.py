@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8090, help="HTTP port")
     serve.add_argument("--command-key-file", type=Path, help="key that signs commands to nodes")
     serve.add_argument(
+        "--metrics-token-file",
+        type=Path,
+        help="the bearer token a Prometheus server sends for /metrics (read on each scrape)",
+    )
+    serve.add_argument(
         "--client-id", default=DEFAULT_CLIENT_ID, help="MQTT client id; one per replica"
     )
     serve.add_argument("--share-group", help="replicas with one group split the messages")
@@ -209,6 +214,7 @@ def _serve(args: argparse.Namespace) -> int:
         notify=notify_setup.from_arguments(args),
         admin_password=os.environ.get(ENV_ADMIN_PASSWORD) or None,
         cookie_secure=not args.insecure_cookies,
+        metrics_token_file=args.metrics_token_file,
     )
     console = Console(settings)
     console.start()

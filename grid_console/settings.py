@@ -36,6 +36,8 @@ class Settings:
     # Session cookies only over HTTPS; off only for plain-HTTP test set-ups.
     cookie_secure: bool = True
     deadline_poll_s: float = 1.0
+    # The bearer token Prometheus sends for /metrics (grid_console/metrics/access.py).
+    metrics_token_file: Path | None = None
 
     def database_url(self) -> str:
         return normalise_url(self.db_url) if self.db_url else default_url(self.data_dir)

@@ -1,4 +1,4 @@
-"""Counters of what the ingest did with each message (shown on /healthz; metrics later)."""
+"""Counters of what the ingest did with each message (on /api/health and /metrics)."""
 
 from __future__ import annotations
 

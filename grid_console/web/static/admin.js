@@ -4,7 +4,7 @@
 
 const ROLES = ["admin", "operator", "grid_leader", "grid_head", "patrol", "volunteer"];
 const TABLES = ["grids", "people", "rosters"];
-const page = { me: null, people: [], editing: null, channelsDirty: false };
+const page = { me: null, people: [], editing: null, channelsDirty: false, quarantine: null };
 
 const CHANNELS = ["wecom", "dingtalk", "feishu", "email", "webhook"];
 
@@ -154,6 +154,32 @@ function tableBox(table) {
     result);
 }
 
+// What the ingest refused: the count per reason and the newest rows, as text (a payload is
+// whatever a node or an intruder sent, never markup).
+function renderQuarantine() {
+  const q = page.quarantine;
+  const box = document.getElementById("quarantine");
+  if (!q) return;
+  if (!q.total) { box.replaceChildren(el("p", { class: "muted", id: "quarantine-none" }, t("quarantine.none"))); return; }
+  const counts = el("ul", { id: "quarantine-counts" }, Object.entries(q.counts).map(([reason, n]) =>
+    el("li", { "data-reason": reason }, `${word("quarantine", reason)}: ${n}`)));
+  const head = ["quarantine.at", "quarantine.reason", "quarantine.topic", "quarantine.size",
+    "quarantine.detail", "quarantine.payload"].map((k) => el("th", {}, t(k)));
+  box.replaceChildren(
+    el("p", {}, `${t("quarantine.total")} ${q.total}`), counts,
+    el("table", { class: "deliveries", id: "quarantine-rows" },
+      el("thead", {}, el("tr", {}, head)),
+      el("tbody", {}, q.items.map((r) => el("tr", { "data-quarantine": r.id, "data-reason": r.reason },
+        el("td", {}, fmtTime(r.received_at)), el("td", {}, word("quarantine", r.reason)),
+        el("td", { class: "small" }, r.topic), el("td", {}, String(r.size)),
+        el("td", { class: "small" }, r.detail), el("td", { class: "small" }, el("code", {}, r.preview)))))));
+}
+
+async function loadQuarantine() {
+  page.quarantine = await api("GET", "/api/quarantine?limit=50");
+  renderQuarantine();
+}
+
 function render() {
   applyI18n();
   for (const [id, fallback] of [["add-role", "patrol"], ["edit-role", ""]]) {
@@ -163,6 +189,7 @@ function render() {
     roles.value = chosen;
   }
   renderPeople();
+  renderQuarantine();
   document.getElementById("tables").replaceChildren(...TABLES.map(tableBox));
 }
 
@@ -183,7 +210,7 @@ async function main() {
     document.getElementById("who").textContent = page.me.username;
     if (page.me.role !== "admin") document.getElementById("add").hidden = true;
     render();
-    await loadPeople();
+    await Promise.all([loadPeople(), loadQuarantine()]);
   } catch (e) {
     document.getElementById("error").textContent = errorText(e);
   }

@@ -1,0 +1,1 @@
+"""`GET /metrics`: the console in Prometheus text, from one registry per app."""
