@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge.alerts.lifecycle import LifecyclePolicy
@@ -18,7 +19,9 @@ from edge.pipeline import low_floor
 from edge.verify.feedback import CropStore
 from edge.verify.model_file import VerifierModel
 from edge.verify.runtime import LiftVerifier
+from edge.video.files import IMAGE_EXTENSIONS
 from edge.video.motion import MotionGate
+from edge.video.source import SourceKind, parse_source
 
 Detection = tuple[OnnxYoloDetector, LiftVerifier | None]
 """One detection lane's detector and, when configured, the lift verifier reading its features."""
@@ -108,9 +111,24 @@ def places_of(settings: Settings) -> dict[str, Place]:
             lat=c.lat,
             zones={z.id: list(z.polygon) for z in c.zones},
             zone_names={z.id: z.name for z in c.zones if z.name},
+            clips=can_hold_clips(c.source),
         )
         for c in settings.cameras
     }
+
+
+def can_hold_clips(source: str) -> bool:
+    """Whether a camera's packets can become an evidence clip: a stream or a video file, not
+    a capture device (OpenCV decodes it, no packets) nor a still picture. A stream in another
+    codec than H.264 is found out only when it connects; its clip URL then answers 404."""
+    parsed = parse_source(source)
+    if parsed.kind is SourceKind.DEVICE:
+        return False
+    if parsed.kind is SourceKind.FILE:
+        # A V4L2 device given by path gives raw or MJPEG frames, never H.264 packets.
+        path = Path(source)
+        return path.suffix.lower() not in IMAGE_EXTENSIONS and path.parts[:2] != ("/", "dev")
+    return True
 
 
 def sensor_places(settings: Settings) -> dict[str, Place]:

@@ -25,6 +25,9 @@ class Place:
     lat: float | None = None
     zones: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
     zone_names: Mapping[str, str] = field(default_factory=dict)  # for the evidence stamp
+    # The camera's stream can hold an evidence clip: False for a capture device or a still
+    # picture, whose alerts must not name a clip URL that can only answer 404.
+    clips: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ def object_json(obj: AlertObject) -> JsonDict:
     }
 
 
-def _evidence_json(node: NodeIdentity, r: AlertRecord) -> JsonDict | None:
+def _evidence_json(node: NodeIdentity, place: Place, r: AlertRecord) -> JsonDict | None:
     ev = r.evidence
     if ev is None:
         return None
@@ -65,13 +68,13 @@ def _evidence_json(node: NodeIdentity, r: AlertRecord) -> JsonDict | None:
         "height": ev.height,
         "bytes": ev.bytes,
         "sha256": ev.sha256,
-        **_clip_json(node, r),
+        **_clip_json(node, place, r),
     }
 
 
-def _clip_json(node: NodeIdentity, r: AlertRecord) -> JsonDict:
+def _clip_json(node: NodeIdentity, place: Place, r: AlertRecord) -> JsonDict:
     """A zone alert's clip: named from the raise on, written `after` seconds later."""
-    if node.clip_url is None or r.zone_id is None:
+    if node.clip_url is None or r.zone_id is None or not place.clips:
         return {}
     before, after = node.clip_seconds
     url = node.clip_url.format(alert_id=r.id)
@@ -110,7 +113,7 @@ def alert_payload(
         # Measured from the start on the wall clock, so it stays true across restarts.
         "dwell_s": round(max(0.0, (r.closed_wall or now_wall) - r.started_wall), 2),
         "objects": [object_json(o) for o in r.objects],
-        "evidence": _evidence_json(node, r),
+        "evidence": _evidence_json(node, place, r),
         "detail": dict(r.detail),
         "actor": None
         if actor is None

@@ -31,6 +31,7 @@ from edge.messages import (
     Transition,
 )
 from edge.mqtt.topics import Topics
+from edge.parts import can_hold_clips
 from tests.schemas import validate
 
 
@@ -119,6 +120,32 @@ def test_evidence_is_stored_and_hashed(setup: tuple[AlertManager, ListSink, Fake
     assert hashlib.sha256(data).hexdigest() == evidence["sha256"]
     assert (evidence["width"], evidence["height"], evidence["bytes"]) == (160, 120, len(data))
     assert evidence["url"] == f"/api/alerts/{sink.delivered[0][1]['id']}/snapshots/{path.stem}.jpg"
+
+
+@pytest.mark.parametrize(
+    ("source", "named"),
+    [("rtsp://10.0.0.7/main", True), ("clips/gate.mp4", True), ("0", False),
+     ("/dev/video0", False), ("clips/forecourt.JPG", False)],
+)  # fmt: skip
+def test_a_clip_is_named_only_where_the_camera_can_hold_one(
+    tmp_path: Path, source: str, named: bool
+) -> None:
+    """A capture device or a still picture keeps no packets: its alert must not promise a clip
+    URL that can only answer 404."""
+    clock, sink, counter = FakeClock(start=310.0), ListSink(), itertools.count(1)
+    manager = AlertManager(
+        NodeIdentity("xizhen", "西镇社区", "gate-1", clip_url="/api/alerts/{alert_id}/clip.mp4"),
+        {"cam": Place(zones={"z": ZONE}, clips=can_hold_clips(source))},
+        topics=Topics("grid/xizhen/gate-1"), clock=clock, sink=sink,
+        snapshots=SnapshotStore(tmp_path / "snaps"),
+        new_id=UlidFactory(clock, random_bytes=lambda n: next(counter).to_bytes(n, "big")),
+    )  # fmt: skip
+    manager.handle([event(Transition.RAISED, 310.0)], frame(310.0))
+    payload = sink.delivered[0][1]
+    validate("alert", payload)
+    evidence = payload["evidence"]
+    assert isinstance(evidence, dict)
+    assert ("clip" in evidence) is named, evidence
 
 
 class BytesSink:
