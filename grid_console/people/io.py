@@ -7,6 +7,10 @@ problem changes nothing. A good file is applied in one transaction. Rows update 
 replaces the shifts of each person and grid it names (a roster is a whole week).
 
 Headers are the English column names below, or their Chinese names.
+
+Every problem is said in Chinese first and English second, as the console's other messages:
+`第 3 行「角色」列：未知角色 'boss'…… / row 3, column role: unknown role 'boss'; ...`. The
+API gives each problem's row, column (the English name) and message (`中文 / English`).
 """
 
 from __future__ import annotations
@@ -140,22 +144,51 @@ _TRUE = {"1", "true", "yes", "y", "是", "启用"}
 _FALSE = {"0", "false", "no", "n", "否", "停用"}
 
 
+# The Chinese name of each column in messages (the headers may be either; see CHINESE).
+COLUMN_ZH: dict[str, str] = {
+    "id": "网格编号", "name": "名称", "site": "小区", "site_name": "小区名称",
+    "parent": "上级网格", "username": "用户名", "role": "角色", "grids": "网格", "grid": "网格",
+    "phone": "电话", "active": "启用", "wecom": "企业微信", "dingtalk": "钉钉",
+    "dingtalk_secret": "钉钉密钥", "feishu": "飞书", "feishu_secret": "飞书密钥",
+    "email": "邮箱", "webhook": "Webhook", "webhook_secret": "Webhook密钥", "weekday": "星期",
+    "start": "开始", "end": "结束",
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """One problem of a file: its row as a spreadsheet shows it (1 is the header; 0 is the
+    file as a whole), its column's English name ("-" for none), and the words, zh and en."""
+
     row: int
     column: str
-    message: str
+    zh: str
+    en: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
 
     def __str__(self) -> str:
-        where = f"row {self.row}, column {self.column}"
-        return f"第 {self.row} 行 {self.column} 列：{self.message} / {where}: {self.message}"
+        if self.row == 0:
+            return f"文件：{self.zh} / file: {self.en}"
+        if self.column == "-":
+            return f"第 {self.row} 行：{self.zh} / row {self.row}: {self.en}"
+        column_zh = COLUMN_ZH.get(self.column, self.column)
+        return (
+            f"第 {self.row} 行「{column_zh}」列：{self.zh} / "
+            f"row {self.row}, column {self.column}: {self.en}"
+        )
 
 
 class FileImportError(ValueError):
     def __init__(self, problems: list[Problem], source: str) -> None:
         lines = "\n".join(str(p) for p in problems[:50])
-        more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{source}: {len(problems)} problem(s), nothing imported\n{lines}{more}")
+        rest = len(problems) - 50
+        more = f"\n……另有 {rest} 处 / ... and {rest} more" if rest > 0 else ""
+        n = len(problems)
+        head = f"{source}：{n} 处错误，未导入任何数据 / {source}: {n} problem(s), nothing imported"
+        super().__init__(f"{head}\n{lines}{more}")
         self.problems = problems
 
 
@@ -171,28 +204,42 @@ def read_rows(table: Table, content: bytes, filename: str) -> Rows:
     """Parse CSV or XLSX (by the file name's suffix) and check the header."""
     if len(content) > MAX_FILE_BYTES:
         raise FileImportError(
-            [Problem(0, "-", f"file larger than {MAX_FILE_BYTES} bytes")], filename
-        )
+            [
+                Problem(0, "-", f"文件超过 {MAX_FILE_BYTES} 字节",
+                        f"file larger than {MAX_FILE_BYTES} bytes")
+            ],
+            filename,
+        )  # fmt: skip
     suffix = Path(filename).suffix.lower()
     if suffix == ".csv":
         raw = list(_csv_rows(content, filename))
     elif suffix in (".xlsx", ".xlsm"):
         raw = list(_xlsx_rows(content, filename))
     else:
-        raise FileImportError([Problem(0, "-", "use a .csv or .xlsx file")], filename)
+        raise FileImportError(
+            [Problem(0, "-", "请使用 .csv 或 .xlsx 文件", "use a .csv or .xlsx file")], filename
+        )
     if not raw:
-        raise FileImportError([Problem(1, "-", "the file is empty: no header row")], filename)
+        raise FileImportError(
+            [Problem(1, "-", "文件是空的：没有表头行", "the file is empty: no header row")],
+            filename,
+        )
     header = [_column(table, h) for h in raw[0]]
+    names = ", ".join(COLUMNS[table])
     problems = [
-        Problem(1, h or f"#{i + 1}", "unknown column; columns are: " + ", ".join(COLUMNS[table]))
+        Problem(1, h or f"#{i + 1}", f"未知的列；可用的列：{names}",
+                f"unknown column; columns are: {names}")
         for i, h in enumerate(header)
         if h and h not in COLUMNS[table]
-    ]
+    ]  # fmt: skip
     problems += [
-        Problem(1, c, "required column is missing") for c in sorted(REQUIRED[table] - set(header))
+        Problem(1, c, "缺少必需的列", "required column is missing")
+        for c in sorted(REQUIRED[table] - set(header))
     ]
     if len(raw) - 1 > MAX_ROWS:
-        problems.append(Problem(MAX_ROWS + 2, "-", f"more than {MAX_ROWS} rows"))
+        problems.append(
+            Problem(MAX_ROWS + 2, "-", f"超过 {MAX_ROWS} 行", f"more than {MAX_ROWS} rows")
+        )
     if problems:
         raise FileImportError(problems, filename)
     rows = Rows(filename)
@@ -219,8 +266,12 @@ def _csv_rows(content: bytes, filename: str) -> Iterator[list[str]]:
         text = content.decode("utf-8-sig")  # Excel writes a BOM
     except UnicodeDecodeError as exc:
         raise FileImportError(
-            [Problem(0, "-", f"not UTF-8 text ({exc.reason}); save as CSV UTF-8")], filename
-        ) from None
+            [
+                Problem(0, "-", f"不是 UTF-8 文本（{exc.reason}）；请另存为“CSV UTF-8”",
+                        f"not UTF-8 text ({exc.reason}); save as CSV UTF-8")
+            ],
+            filename,
+        ) from None  # fmt: skip
     yield from csv.reader(io.StringIO(text))
 
 
@@ -231,7 +282,8 @@ def _xlsx_rows(content: bytes, filename: str) -> Iterator[list[str]]:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise FileImportError(
-            [Problem(0, "-", f"not a readable XLSX file: {exc}")], filename
+            [Problem(0, "-", f"无法读取的 XLSX 文件：{exc}", f"not a readable XLSX file: {exc}")],
+            filename,
         ) from None
     try:
         sheet = book.worksheets[0]
@@ -283,16 +335,20 @@ def _grids(session: Session, rows: Rows, now: datetime) -> int:
         _check_len(problems, number, "site", r.get("site", ""), 128)
         _check_len(problems, number, "site_name", r.get("site_name", ""), 256)
         if gid in in_file:
-            problems.append(Problem(number, "id", f"grid {gid!r} already on row {in_file[gid]}"))
+            first = in_file[gid]
+            problems.append(Problem(number, "id", f"网格 {gid!r} 已在第 {first} 行",
+                                    f"grid {gid!r} already on row {first}"))  # fmt: skip
         in_file[gid] = number
     known = existing | set(in_file)
     parents = {r["id"]: r.get("parent", "") for _, r in rows.items}
     for number, r in rows.items:
         parent = r.get("parent", "")
         if parent and parent not in known:
-            problems.append(Problem(number, "parent", f"no grid {parent!r} here or in the file"))
+            problems.append(Problem(number, "parent", f"系统和文件中都没有网格 {parent!r}",
+                                    f"no grid {parent!r} here or in the file"))  # fmt: skip
         elif parent and _cycle(r["id"], parents, session):
-            problems.append(Problem(number, "parent", f"{parent!r} would make a loop of grids"))
+            problems.append(Problem(number, "parent", f"{parent!r} 会使网格形成环",
+                                    f"{parent!r} would make a loop of grids"))  # fmt: skip
     if problems:
         raise FileImportError(problems, rows.source)
     for _, r in rows.items:
@@ -338,22 +394,27 @@ def _people(session: Session, rows: Rows, now: datetime) -> int:
         name = r.get("username", "")
         _check_len(problems, number, "username", name, 64, required=True)
         if name and not all(c.isalnum() or c in "._-@" for c in name):
-            problems.append(Problem(number, "username", "only letters, digits and . _ - @"))
+            problems.append(Problem(number, "username", "只能包含字母、数字和 . _ - @",
+                                    "only letters, digits and . _ - @"))  # fmt: skip
         if name in seen:
-            problems.append(Problem(number, "username", f"{name!r} already on row {seen[name]}"))
+            problems.append(Problem(number, "username", f"{name!r} 已在第 {seen[name]} 行",
+                                    f"{name!r} already on row {seen[name]}"))  # fmt: skip
         seen[name] = number
         _check_len(problems, number, "name", r.get("name", ""), 128)
         _check_len(problems, number, "phone", r.get("phone", ""), 32)
         role = Role.PATROL
         try:
             role = parse_role(r.get("role", ""))
-        except ValueError as exc:
-            problems.append(Problem(number, "role", str(exc)))
+        except ValueError:
+            got, roles = r.get("role", ""), ", ".join(x.value for x in Role)
+            problems.append(Problem(number, "role", f"未知角色 {got!r}；角色有：{roles}",
+                                    f"unknown role {got!r}; roles are: {roles}"))  # fmt: skip
         listed = r.get("grids", "").replace("；", ";").replace(",", ";")
         wanted = [g.strip() for g in listed.split(";") if g.strip()]
         for g in wanted:
             if g not in grids:
-                problems.append(Problem(number, "grids", f"no grid {g!r}; import grids first"))
+                problems.append(Problem(number, "grids", f"没有网格 {g!r}，请先导入网格",
+                                        f"no grid {g!r}; import grids first"))  # fmt: skip
         active = _bool(problems, number, r.get("active", ""))
         channels = []
         for column, secret_column in _CHANNEL_COLUMNS:
@@ -362,7 +423,7 @@ def _people(session: Session, rows: Rows, now: datetime) -> int:
                 continue
             message = channel_problem(column, target)
             if message:
-                problems.append(Problem(number, column, message))
+                problems.append(Problem(number, column, *message))
             secret = r.get(secret_column, "") if secret_column else ""
             _check_len(problems, number, secret_column or column, secret, 256)
             channels.append(ChannelSpec(column, target, secret or None))
@@ -397,33 +458,46 @@ def _rosters(session: Session, rows: Rows, now: datetime) -> int:
     people = dict(session.execute(select(Person.username, Person.id)).tuples().all())
     grids = set(session.execute(select(Grid.id)).scalars())
     shifts: list[Shift] = []
+    first_row: dict[tuple[int, str, int, int], int] = {}  # a shift's key: the row it is on
     for number, r in rows.items:
-        person_id = people.get(r.get("username", ""))
+        name, grid, day = r.get("username", ""), r.get("grid", ""), r.get("weekday", "")
+        person_id = people.get(name)
         if person_id is None:
-            problems.append(Problem(number, "username", f"no person {r.get('username')!r}"))
-        if r.get("grid", "") not in grids:
-            problems.append(Problem(number, "grid", f"no grid {r.get('grid')!r}"))
-        days = _weekdays(r.get("weekday", ""))
+            problems.append(Problem(number, "username", f"没有人员 {name!r}，请先导入人员",
+                                    f"no person {name!r}; import people first"))  # fmt: skip
+        if grid not in grids:
+            problems.append(Problem(number, "grid", f"没有网格 {grid!r}，请先导入网格",
+                                    f"no grid {grid!r}; import grids first"))  # fmt: skip
+        days = _weekdays(day)
         if days is None:
-            problems.append(
-                Problem(
-                    number,
-                    "weekday",
-                    "1-7 (Monday=1), mon..sun, 周一..周日, "
-                    f"daily/每天 or weekdays/工作日; got {r.get('weekday')!r}",
-                )
-            )
+            problems.append(Problem(
+                number, "weekday",
+                f"应为 1-7（周一=1）、周一..周日、每天 或 工作日，实际为 {day!r}",
+                f"1-7 (Monday=1), mon..sun, daily or weekdays; got {day!r}"))  # fmt: skip
         minutes = []
         for column in ("start", "end"):
+            text = r.get(column, "")
             try:
-                minutes.append(parse_clock(r.get(column, "")))
-            except ValueError as exc:
-                problems.append(Problem(number, column, str(exc)))
+                minutes.append(parse_clock(text))
+            except ValueError:
+                zh = f"应为 00:00 到 24:00 之间的 HH:MM，实际为 {text!r}"
+                en = f"expected HH:MM from 00:00 to 24:00, got {text!r}"
+                problems.append(Problem(number, column, zh, en))
         if person_id is None or days is None or len(minutes) != 2:
             continue
         if minutes[0] >= 24 * 60:
-            problems.append(Problem(number, "start", "a shift starts before 24:00"))
+            problems.append(Problem(number, "start", "班次须在 24:00 之前开始",
+                                    "a shift starts before 24:00"))  # fmt: skip
             continue
+        for d in days:
+            key = (person_id, grid, d, minutes[0])
+            if key in first_row:
+                problems.append(Problem(
+                    number, "weekday",
+                    f"与第 {first_row[key]} 行重复：同一人员、网格、星期和开始时间",
+                    f"the same person, grid, day and start as row {first_row[key]}"))  # fmt: skip
+                break
+            first_row[key] = number
         shifts += [
             Shift(
                 person_id=person_id,
@@ -434,9 +508,6 @@ def _rosters(session: Session, rows: Rows, now: datetime) -> int:
             )
             for d in days
         ]
-    keys = [(s.person_id, s.grid_id, s.weekday, s.start_minute) for s in shifts]
-    if len(set(keys)) != len(keys):
-        problems.append(Problem(0, "weekday", "the same person, grid, day and start twice"))
     if problems:
         raise FileImportError(problems, rows.source)
     for person_id, grid_id in {(s.person_id, s.grid_id) for s in shifts}:
@@ -461,23 +532,26 @@ def _bool(problems: list[Problem], number: int, text: str) -> bool:
         return True
     if key in _FALSE:
         return False
-    problems.append(Problem(number, "active", f"expected true/false (是/否), got {text!r}"))
+    problems.append(Problem(number, "active", f"应为 是 或 否（true/false），实际为 {text!r}",
+                            f"expected true/false (or '是'/'否'), got {text!r}"))  # fmt: skip
     return True
 
 
-def channel_problem(kind: str, target: str) -> str | None:
-    """Why a channel cannot be used, or None (the notification senders check the same)."""
+def channel_problem(kind: str, target: str) -> tuple[str, str] | None:
+    """Why a channel cannot be used, in Chinese and English, or None (the notification
+    senders check the same)."""
     if kind not in CHANNEL_KINDS:
-        return f"kind {kind!r} is not one of {', '.join(CHANNEL_KINDS)}"
+        kinds = ", ".join(CHANNEL_KINDS)
+        return f"类型 {kind!r} 不是 {kinds} 之一", f"kind {kind!r} is not one of {kinds}"
     if len(target) > 1024:
-        return "longer than 1024 characters"
+        return "超过 1024 个字符", "longer than 1024 characters"
     if kind == "email":
         if "@" not in target or any(c in target for c in " ,;<>\r\n"):
-            return f"{target!r} is not one e-mail address"
+            return f"{target!r} 不是一个邮箱地址", f"{target!r} is not one e-mail address"
         return None
     parts = urlsplit(target)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{target!r} is not an http(s) URL"
+        return f"{target!r} 不是 http(s) 网址", f"{target!r} is not an http(s) URL"
     return None
 
 
@@ -491,9 +565,10 @@ def _check_len(
     required: bool = False,
 ) -> None:
     if required and not value:
-        problems.append(Problem(number, column, "required"))
+        problems.append(Problem(number, column, "必填", "required"))
     elif len(value) > limit:
-        problems.append(Problem(number, column, f"{len(value)} characters; at most {limit}"))
+        problems.append(Problem(number, column, f"{len(value)} 个字符，最多 {limit} 个",
+                                f"{len(value)} characters; at most {limit}"))  # fmt: skip
 
 
 # --- exporting ------------------------------------------------------------------------------
@@ -608,4 +683,4 @@ def render(rows: list[list[str]], filename: str, table: Table) -> bytes:
         return to_csv(rows)
     if suffix == ".xlsx":
         return to_xlsx(rows, table.value)
-    raise ValueError(f"{filename}: export to .csv or .xlsx")
+    raise ValueError(f"{filename}：只能导出为 .csv 或 .xlsx / {filename}: export to .csv or .xlsx")

@@ -4,6 +4,7 @@ problem's row and column; a good one round-trips exactly; the CLI and the API ta
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -104,7 +105,8 @@ zhou,patrol,Z,,ftp://x
     found = {(p.row, p.column) for p in caught.value.problems}
     assert found == {(2, "email"), (3, "role"), (4, "grids"), (4, "webhook"), (5, "username")}
     text = str(caught.value)
-    assert "第 3 行 role 列" in text and "row 3, column role: unknown role 'boss'" in text
+    assert "第 3 行「角色」列：未知角色 'boss'" in text
+    assert "row 3, column role: unknown role 'boss'" in text
     with Session(engine) as session:
         assert session.execute(select(func.count()).select_from(Person)).scalar_one() == 0
     with pytest.raises(FileImportError) as header:
@@ -236,3 +238,81 @@ def test_exports_never_carry_a_formula(engine: Engine) -> None:
         load(engine, Table.PEOPLE, data, name)
         with Session(engine) as session:
             assert export_rows(session, Table.PEOPLE) == rows
+
+
+def xlsx(*rows: list[object]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# Bad files through the API, each format for each table: (table, file name, content, the
+# expected (row, column) of each problem, the Chinese half of the first problem's message).
+BAD_FILES = [
+    ("grids", "grids.csv", "id,name,parent\nB-01,二网格,\nB-02,三网格,NOPE\n".encode(),
+     [(3, "parent")], "系统和文件中都没有网格 'NOPE'"),
+    ("grids", "grids.xlsx", xlsx(["网格编号", "名称", "颜色"], ["C", "三", "红"]),
+     [(1, "颜色")], "未知的列；可用的列：id, name, site, site_name, parent"),
+    ("people", "people.csv", b"username,role,grids\nwu,boss,A\nli,patrol,Z\n",
+     [(2, "role"), (3, "grids")], "未知角色 'boss'；角色有：admin, operator, grid_leader, "
+     "grid_head, patrol, volunteer"),
+    ("people", "people.xlsx", xlsx(["用户名", "角色", "启用", "邮箱"],
+                                   ["li", "patrol", "也许", "not-an-address"]),
+     [(2, "active"), (2, "email")], "应为 是 或 否（true/false），实际为 '也许'"),
+    ("rosters", "rosters.csv",
+     "username,grid,weekday,start,end\nnobody,A,周八,25:00,8点\n".encode(),
+     [(2, "username"), (2, "weekday"), (2, "start"), (2, "end")],
+     "没有人员 'nobody'，请先导入人员"),
+    ("rosters", "rosters.xlsx", xlsx(["用户名", "网格", "星期", "开始", "结束"],
+                                     ["li", "A", 1, "08:00", "20:00"],
+                                     ["li", "A", "周一", "08:00", "12:00"]),
+     [(3, "weekday")], "与第 2 行重复：同一人员、网格、星期和开始时间"),
+    ("grids", "broken.xlsx", b"PK\x03\x04broken", [(0, "-")], "无法读取的 XLSX 文件："),
+]  # fmt: skip
+
+
+def test_a_bad_file_through_the_api_is_told_in_chinese_then_english(engine: Engine) -> None:
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from grid_console.auth.roles import Role  # noqa: PLC0415
+    from grid_console.auth.service import AuthService  # noqa: PLC0415
+    from grid_console.cases.service import CaseService  # noqa: PLC0415
+    from grid_console.people.service import add_person  # noqa: PLC0415
+    from grid_console.web.app import WebContext, create_app  # noqa: PLC0415
+    from grid_console.web.directory import DirectoryApi  # noqa: PLC0415
+
+    load(engine, Table.GRIDS, "id\nA\n")
+    load(engine, Table.PEOPLE, "username,role\nli,patrol\n")
+    transaction(engine, lambda s: add_person(s, username="root", role=Role.ADMIN, now=NOW,
+                                             password="root-password-1"))  # fmt: skip
+    context = WebContext(cases=CaseService(engine), auth=AuthService(engine), clock=lambda: NOW,
+                         health=dict, directory=DirectoryApi(engine, lambda: NOW))  # fmt: skip
+    client = TestClient(create_app(context))
+    token = client.post("/api/login", json={"username": "root", "password": "root-password-1"})
+    client.headers["Authorization"] = f"Bearer {token.json()['token']}"
+    before = {t: client.get(f"/api/{t.value}/export").content for t in Table}
+    for table, name, content, where, first_zh in BAD_FILES:
+        reply = client.post(f"/api/{table}/import", files={"file": (name, content)})
+        assert reply.status_code == 422, (name, reply.text)
+        detail = reply.json()["detail"]
+        n = len(where)
+        assert detail["message"] == (
+            f"{name}：{n} 处错误，未导入任何数据 / {name}: {n} problem(s), nothing imported"
+        )
+        errors = detail["errors"]
+        assert [(e["row"], e["column"]) for e in errors] == where, name
+        for error in errors:
+            zh, en = error["message"].split(" / ")  # one Chinese half, then one English
+            assert re.search("[\u4e00-\u9fff]", zh), (name, error)
+            # English, apart from the file's own text it quotes ('也许').
+            assert re.sub("'[^']*'", "", en).isascii(), (name, error)
+        assert errors[0]["message"].startswith(first_zh), (name, errors[0])
+    # Nothing was written by any of them.
+    assert {t: client.get(f"/api/{t.value}/export").content for t in Table} == before
+    reply = client.get("/api/grids/export?format=pdf")
+    assert reply.json()["detail"] == "format：只能是 csv 或 xlsx / format: csv or xlsx"

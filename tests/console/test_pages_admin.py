@@ -97,7 +97,7 @@ def test_admin_adds_people_and_imports_with_row_numbered_errors(
     tab.click("button[data-import='grids']")
     problems = tab.locator("#result-grids .problems li")
     problems.first.wait_for(timeout=TIMEOUT_MS)
-    assert problems.first.inner_text().startswith("第 3 · parent")
+    assert problems.first.inner_text() == "第 3 · parent · 系统和文件中都没有网格 'NOPE'"
     good = tmp_path / "grids-good.csv"
     good.write_text("id,name,parent\nB-01,二网格,\nB-02,三网格,B-01\n", encoding="utf-8")
     tab.set_input_files("#file-grids", str(good))
