@@ -109,6 +109,8 @@ class KindSettingsService:
             row = _locked(session, kind)
             before = as_override(row) if row is not None else Override(kind)
             after = merge_changes(before, changes)
+            if after == before:
+                return self._view(kind, row)  # nothing changed: nothing to record
             check_consistent(self.base, after, changes.keys())
             row = self._store(session, row, after, actor, now)
             _audit(

@@ -137,6 +137,8 @@ def test_an_admin_sets_a_kind_and_new_cases_follow_while_open_ones_keep_theirs(
     reply = api.patch("/api/admin/kinds/illegal_parking", json={"handle_s": None})
     assert reply.json()["handle_s"] == 3600 and reply.json()["sources"]["handle_s"] == "default"
     assert reply.json()["sources"]["auto_register"] == "admin"
+    # The same value again changes nothing and records nothing.
+    assert api.patch("/api/admin/kinds/illegal_parking", json={"auto_register": True}).is_success
     # Reset: every field from the flags again, and new cases follow.
     reply = api.delete("/api/admin/kinds/smoke")
     assert reply.status_code == 200
