@@ -41,6 +41,8 @@ class KindSettingError(ValueError):
     def __init__(self, field: str, zh: str, en: str) -> None:
         super().__init__(f"{FIELD_NAMES_ZH.get(field, field)} {field}：{zh} / {field}: {en}")
         self.field = field
+        self.zh = zh
+        self.en = en
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 `GET` lists every known kind with its effective settings, where each comes from (`default`:
 the serve options; `admin`: a row an admin set) and what the options alone give; `PATCH
 /{kind}` sets the fields given (null: back to the option's value); `DELETE /{kind}` resets the
-kind. A refused value is a 422 whose `detail.message` names the field in both languages.
+kind. A refused value is a 422 whose `detail` is `{"message", "field", "problem": {"zh", "en"}}`:
+the message names the field in both languages.
 """
 
 from __future__ import annotations
@@ -60,5 +61,7 @@ def _refusing(work: Any) -> dict[str, object]:
     try:
         result: dict[str, object] = work()
     except KindSettingError as exc:
-        raise HTTPException(422, {"message": str(exc), "field": exc.field}) from None
+        # `problem` without the field's code, for a page that names the field in its own words.
+        detail = {"message": str(exc), "field": exc.field, "problem": {"zh": exc.zh, "en": exc.en}}
+        raise HTTPException(422, detail) from None
     return result

@@ -5,10 +5,12 @@ deadlines, and two `serve` processes on one database agreeing without a restart.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,11 @@ from sqlalchemy.orm import Session
 from grid_console.app import Console
 from grid_console.auth.models import AdminAudit
 from grid_console.cases.models import Case, CaseEvent
+from grid_console.cases.policy import CasePolicy
 from grid_console.db.engine import default_url, make_engine
 from grid_console.deadlines.models import Deadline
 from grid_console.kinds.models import KindSetting
+from grid_console.kinds.service import KindSettingsService
 from tests.console.conftest import Backend
 from tests.console.helpers import (
     ConsoleProcess,
@@ -289,3 +293,37 @@ def test_a_change_on_one_replica_holds_on_the_other_without_a_restart(
         for proc in (first, second):
             if proc is not None:
                 proc.end()
+
+
+def test_admins_saving_one_new_kind_at_once_each_get_through(console: Console) -> None:
+    # The first row of a kind inserted by several requests at the same moment (on PostgreSQL
+    # the losers' inserts meet the primary key and update the winner's row instead).
+    service = KindSettingsService(console.engine, CasePolicy(), lambda: datetime.now(UTC))
+    values = [60 + 10 * n for n in range(8)]
+    barrier = threading.Barrier(len(values))
+
+    def save(seconds: int) -> int:
+        barrier.wait(10)
+        view = service.update("water_leak", {"response_s": seconds}, f"admin{seconds}")
+        return int(str(view.effective.values["response_s"]))
+
+    with ThreadPoolExecutor(len(values)) as pool:
+        saved = list(pool.map(save, values))
+    assert sorted(saved) == values
+    with Session(console.engine) as session:
+        rows = session.execute(select(KindSetting)).scalars().all()
+        audited = (
+            session.execute(
+                select(AdminAudit)
+                .where(AdminAudit.action == "set_kind_settings")
+                .order_by(AdminAudit.id)
+            )
+            .scalars()
+            .all()
+        )
+    assert [r.kind for r in rows] == ["water_leak"]
+    assert rows[0].response_s in values
+    assert len(audited) == len(values)
+    # Each waited for the row's lock before writing its audit row: the newest audit row is the
+    # change the row holds.
+    assert audited[-1].detail["after"]["response_s"] == rows[0].response_s
