@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from grid_console.auth.roles import CASE_ACTIONS, DISPATCHABLE, SEES_ALL_GRIDS, Role
+from grid_console.cases.listing import MAX_LIST, CaseFilter, list_statement
 from grid_console.cases.machine import (
     STATE_COLOURS,
     TERMINAL,
@@ -37,8 +38,6 @@ from grid_console.dispatch.auto import active_assignees, auto_dispatch, dispatch
 from grid_console.dispatch.notify_hook import notification_due
 from grid_console.kinds.overlay import effective_policy
 from grid_console.people.models import Person
-
-MAX_LIST = 1000
 
 
 class CaseNotFoundError(LookupError):
@@ -71,16 +70,6 @@ class Actor:
 
 def actor_for(username: str, role: Role, grids: frozenset[str]) -> Actor:
     return Actor(username, role, None if role in SEES_ALL_GRIDS else grids)
-
-
-@dataclass(frozen=True, slots=True)
-class CaseFilter:
-    state: str | None = None
-    grid: str | None = None
-    kind: str | None = None
-    colour: str | None = None
-    limit: int = 200
-    visible_grids: frozenset[str] | None = None  # None: every grid
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +128,13 @@ class CaseService:
         request = ActionInput(action, note, targets, list(photos), due)
         return transaction(self._engine, lambda s: self._apply(s, case_id, request, who, now))
 
-    def list_cases(self, flt: CaseFilter) -> list[Case]:
-        stmt = select(Case).order_by(Case.id.desc()).limit(min(max(flt.limit, 1), MAX_LIST))
-        if flt.state:
-            stmt = stmt.where(Case.state == flt.state)
-        if flt.grid:
-            stmt = stmt.where(Case.grid == flt.grid)
-        if flt.kind:
-            stmt = stmt.where(Case.kind == flt.kind)
-        if flt.visible_grids is not None:
-            stmt = stmt.where(Case.grid.in_(sorted(flt.visible_grids)))
+    def list_cases(self, flt: CaseFilter, now: datetime) -> tuple[list[Case], int | None]:
+        """One page of cases (cases/listing.py), and the `before` of the next page (None: this
+        was the last)."""
         with Session(self._engine) as session:
-            return list(session.execute(stmt).scalars())
+            found = list(session.execute(list_statement(flt, now)).scalars())
+        page = found[: min(max(flt.limit, 1), MAX_LIST)]
+        return page, (page[-1].id if len(found) > len(page) else None)
 
     def assignees(self, case_ids: Sequence[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {i: [] for i in case_ids}

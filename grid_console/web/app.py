@@ -23,10 +23,10 @@ from grid_console.auth.service import (
     LoginThrottledError,
     Principal,
 )
-from grid_console.cases.machine import InvalidTransitionError, NoteRequiredError
+from grid_console.cases.listing import CaseFilter
+from grid_console.cases.machine import Colour, InvalidTransitionError, NoteRequiredError
 from grid_console.cases.photos import add_photo, read_photo
 from grid_console.cases.service import (
-    CaseFilter,
     CaseNotFoundError,
     CaseService,
     ForbiddenError,
@@ -34,6 +34,7 @@ from grid_console.cases.service import (
 )
 from grid_console.clock import Clock
 from grid_console.notify.listing import DeliveryView, case_deliveries
+from grid_console.stats.period import PeriodError, parse_moment
 from grid_console.stats.queries import StatsService
 from grid_console.web.directory import DirectoryApi, add_directory_routes
 from grid_console.web.pages import pages_router
@@ -164,19 +165,28 @@ def _case_routes(app: FastAPI, ctx: WebContext, anyone: Any) -> None:
         grid: str | None = None,
         kind: str | None = None,
         colour: str | None = None,
+        start: str | None = Query(default=None, alias="from"),
+        to: str | None = None,
+        before: int | None = Query(default=None, ge=1),
         limit: int = Query(default=200, ge=1, le=1000),
         who: Principal = anyone,
     ) -> CaseList:
         actor = as_actor(who)
-        found = ctx.cases.list_cases(
-            CaseFilter(state=state, grid=grid, kind=kind, limit=limit, visible_grids=actor.grids)
-        )
         now = ctx.clock()
+        opened_from, opened_to = _window(start, to, ctx.timezone)
+        if colour and colour not in set(Colour):
+            raise HTTPException(
+                422, "colour：只能是 red、yellow 或 green / colour: red, yellow or green"
+            )
+        found, next_before = ctx.cases.list_cases(
+            CaseFilter(state=state, grid=grid, kind=kind, colour=colour or None,
+                       opened_from=opened_from, opened_to=opened_to, before=before,
+                       limit=limit, visible_grids=actor.grids),
+            now,
+        )  # fmt: skip
         assignees = ctx.cases.assignees([c.id for c in found])
         out = [CaseOut.of(c, now, assignees[c.id]) for c in found]
-        if colour:
-            out = [c for c in out if c.colour == colour]
-        return CaseList(cases=out)
+        return CaseList(cases=out, next_before=next_before)
 
     @app.get("/api/cases/{case_id}")
     def get_case(case_id: int, who: Principal = anyone) -> CaseDetail:
@@ -256,6 +266,24 @@ def _case_routes(app: FastAPI, ctx: WebContext, anyone: Any) -> None:
 def _deliveries(cases: CaseService, case_id: int) -> list[DeliveryView]:
     with Session(cases.engine) as session:
         return case_deliveries(session, case_id)
+
+
+def _window(
+    start: str | None, end: str | None, timezone: str
+) -> tuple[datetime | None, datetime | None]:
+    """The list's [from, to) on opened_at: a date is that day's midnight in the console's
+    zone, a time without an offset is read in that zone (as the pages show times)."""
+    zone = ZoneInfo(timezone)
+    try:
+        found = (
+            parse_moment(start, zone, "from") if start else None,
+            parse_moment(end, zone, "to") if end else None,
+        )
+    except PeriodError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if found[0] is not None and found[1] is not None and found[0] >= found[1]:
+        raise HTTPException(422, "from：必须早于 to / from: must be before to")
+    return found
 
 
 def _due(value: datetime | date | None, timezone: str) -> datetime | None:

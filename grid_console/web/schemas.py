@@ -119,6 +119,8 @@ class CaseEventOut(BaseModel):
 
 class CaseList(BaseModel):
     cases: list[CaseOut]
+    # Pass as `before` for the next page; None when this page is the last.
+    next_before: int | None = None
 
 
 class DeliveryOut(BaseModel):
