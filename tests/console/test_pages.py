@@ -555,7 +555,9 @@ def test_a_grid_head_dispatches_in_their_own_grid_only(
     desk.locator(f"tr.case[data-case='{ours}']").wait_for(timeout=TIMEOUT_MS)
     assert desk.locator(f"tr.case[data-case='{theirs}']").count() == 0
     assert desk.locator("#health").is_hidden(), "node health is for the monitoring centre"
-    assert desk.locator("#nav").is_hidden()
+    # The figures of their grids, yes; the directory's admin page, no.
+    assert desk.locator("#nav a[href='/figures']").is_visible()
+    assert desk.locator("#nav-admin").is_hidden()
     desk.locator(f"tr.case[data-case='{ours}']").click()
     desk.click("button[data-action='register']")
     desk.locator("#act-to").wait_for(timeout=TIMEOUT_MS)
