@@ -20,7 +20,8 @@ stops in the watched bays, several cameras per mount. A probe passes when:
 3. alerts: no camera missed an alert that the reference raised: the same pipeline, gate off,
    on the same decoded stream (its keyframes at the target rate) over the probe's stream time.
 
-For each mode (`decode: full`, then `decode: keyframes`) the search walks up from a
+For each mode (`decode: full` and `decode: keyframes`, their probes taking turns so that both
+meet the same load on a shared machine) the search walks up from a
 calibration probe to the largest number of cameras that passes. Then one probe runs lift
 cameras (5 fps, full decoding of a 640x360 substream, the lift cycle: e-bikes for 5 s every
 10 s, each appearance an alert) beside half the keyframe-mode maximum of parking cameras.
@@ -38,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 import numpy as np
@@ -240,6 +241,7 @@ class Bench:
         self.mounts = {m.name: m for m in mounts()}
         self.count = 0
         self.detector: Detector | None = None
+        self.extra: list[Detector] = []  # lanes after the first (`--lanes`)
         self.references: dict[tuple[str, float], list[float]] = {}
 
     def plans(
@@ -268,7 +270,7 @@ class Bench:
     def site(self, cams: list[dict[str, Any]]) -> SiteConfig:
         self.count += 1
         return write_site(self.work / f"probe-{self.count:03d}", cams, model=self.args.model,
-                          broker_url=self.broker_url)  # fmt: skip
+                          lanes=self.args.lanes, broker_url=self.broker_url)  # fmt: skip
 
     def expected(self, mount: Mount, site: SiteConfig, cam_id: str, span: float) -> list[float]:
         key = (mount.name, span)
@@ -294,7 +296,10 @@ class Bench:
         site = self.site(cams)
         if self.detector is None:
             self.detector = build_detector(site)
-        node = Node(site, SystemClock(), lanes=[(self.detector, None)])
+        while len(self.extra) < self.args.lanes - 1:
+            self.extra.append(build_detector(site))
+        detectors = [self.detector, *self.extra]
+        node = Node(site, SystemClock(), lanes=[(d, None) for d in detectors])
         inst = Instrumented(node)
         # Every mount back to its start; stream time = start + (t - anchor).
         for m in self.mounts.values():
@@ -373,27 +378,57 @@ class Bench:
         probe.passed = not reasons
         probe.why = "; ".join(reasons) or "ok"
 
-    def search(self, mode: str, start: int, limit: int) -> tuple[int, list[Probe]]:
-        """Largest N that passes: up by a growing step from `start`, then bisect."""
-        probes: list[Probe] = []
-        results: dict[int, bool] = {}
-        n, step = start, max(1, start // 2)
-        while 1 <= n <= limit and n not in results:
-            p = self.probe(mode, n)
-            probes.append(p)
-            results[n] = p.passed
-            passes = [k for k, ok in results.items() if ok]
-            fails = [k for k, ok in results.items() if not ok]
-            lo = max(passes, default=0)
-            hi = min((k for k in fails if k > lo), default=None)
-            if hi is None:
-                n = min(limit, lo + step) if lo < limit else limit + 1
-                step *= 2
-            elif hi - lo <= max(1, lo // 10):
-                break
-            else:
-                n = (lo + hi) // 2 if lo else max(1, hi // 2)
-        return max((k for k, ok in results.items() if ok), default=0), probes
+
+class Search:
+    """The largest N that passes, for one decoding mode: up by a growing step from `start`,
+    then bisect. Stepped from outside, so that two modes' probes can take turns and meet the
+    same load on a shared machine."""
+
+    def __init__(self, mode: str, start: int, limit: int) -> None:
+        self.mode, self.limit = mode, limit
+        self.results: dict[int, bool] = {}
+        self.probes: list[Probe] = []
+        self._n: int | None = start
+        self._step = max(1, start // 2)
+
+    def next(self) -> int | None:
+        """The number of cameras to probe next, or None when the search is over."""
+        n = self._n
+        return n if n is not None and 1 <= n <= self.limit and n not in self.results else None
+
+    def record(self, probe: Probe) -> None:
+        self.probes.append(probe)
+        self.results[probe.parking] = probe.passed
+        lo = max((k for k, ok in self.results.items() if ok), default=0)
+        hi = min((k for k, ok in self.results.items() if not ok and k > lo), default=None)
+        if hi is None:
+            self._n = min(self.limit, lo + self._step) if lo < self.limit else None
+            self._step *= 2
+        elif hi - lo <= max(1, lo // 10):
+            self._n = None
+        else:
+            self._n = (lo + hi) // 2 if lo else max(1, hi // 2)
+
+    @property
+    def best(self) -> int:
+        return max((k for k, ok in self.results.items() if ok), default=0)
+
+
+class Prober(Protocol):
+    def probe(self, mode: str, parking: int, lifts: int = 0) -> Probe: ...
+
+
+def interleaved(bench: Prober, searches: Sequence[Search]) -> None:
+    """Run the searches' probes in turn (full, keyframes, full, ...) until all are over."""
+    while True:
+        stepped = False
+        for search in searches:
+            n = search.next()
+            if n is not None:
+                search.record(bench.probe(search.mode, n))
+                stepped = True
+        if not stepped:
+            return
 
 
 def _row(p: Probe) -> list[object]:
@@ -415,29 +450,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--parking-fps", type=float, default=0.5)
     p.add_argument("--limit", type=int, default=64, help="most parking cameras tried")
     p.add_argument("--lifts", type=int, default=2, help="lift cameras in the mixed probe")
+    p.add_argument(
+        "--lanes",
+        type=int,
+        default=1,
+        help="detection lanes (models.lanes), the same for both decoding modes (default 1)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.limit, args.model = 15.0, 1, "yolo11n_int8.onnx"
-    report = Report(KEY, "cameras per node through RTSP, full vs keyframe decoding",
-                    command_line("bench.rtsp_capacity", argv or []))  # fmt: skip
+    key, title = KEY, "cameras per node through RTSP, full vs keyframe decoding"
+    if args.lanes > 1:
+        key, title = f"{KEY}_lanes{args.lanes}", f"{title}, {args.lanes} detection lanes"
+    report = Report(key, title, command_line("bench.rtsp_capacity", argv or []))
     files = {m.name: encode(recipes()[m.recipe]) for m in mounts()}
     probes: list[Probe] = []
     best: dict[str, int] = {}
     with workspace("bench-rtsp-") as work, mosquitto(work) as broker:
         bench = Bench(work, broker.url, files, args)
-        for mode, start in (("full", 1), ("keyframes", 8)):
-            if args.quick:
+        if args.quick:
+            for mode in ("full", "keyframes"):
                 pr = bench.probe(mode, 1)
-                best[mode], found = int(pr.passed), [pr]
-            else:
-                best[mode], found = bench.search(mode, start, args.limit)
-            probes.extend(found)
+                best[mode] = int(pr.passed)
+                probes.append(pr)
+        else:
+            searches = [Search("full", 1, args.limit), Search("keyframes", 8, args.limit)]
+            interleaved(bench, searches)
+            for search in searches:
+                best[search.mode] = search.best
+                probes.extend(search.probes)
         mixed = max(1, best.get("keyframes", 2) // 2)
         probes.append(bench.probe("keyframes", mixed, args.lifts))
     ratio = best["keyframes"] / best["full"] if best.get("full") else math.inf
     at_limit = f" (the search's limit, {args.limit} cameras: a lower bound)"
     report.add(
-        f"Model {MODELS.get(args.model, args.model)}, one detection lane, `models.threads: 1`; "
+        f"Model {MODELS.get(args.model, args.model)}, "
+        + ("one detection lane" if args.lanes == 1 else f"{args.lanes} detection lanes")
+        + ", `models.threads: 1`; "
         f"parking cameras at detect_fps {args.parking_fps:g} on 1080p main streams (3 Mbit/s, "
         f"GOP 2 s), {args.duration:g} s per probe (first {WARMUP_S:g} s not counted for rate "
         f"and latency). A probe passes with >= {RATE_SHARE:.0%} of the target rate, detection "
