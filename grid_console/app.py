@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from grid_console.auth.bootstrap import ensure_admin
 from grid_console.auth.service import AuthService
 from grid_console.cases.service import CaseService
+from grid_console.clips.service import ClipService
 from grid_console.clock import Clock, system_clock
 from grid_console.commands.sender import CommandSender
 from grid_console.db.engine import make_engine
@@ -29,6 +30,7 @@ from grid_console.settings import Settings, read_command_key
 from grid_console.stats.queries import StatsService
 from grid_console.web.app import WebContext, create_app
 from grid_console.web.directory import DirectoryApi
+from grid_console.web.routes_clip import clip_router
 from grid_console.web.routes_notify import snapshot_router
 from grid_console.web.routes_quarantine import quarantine_router
 from grid_console.web.security import Security
@@ -102,6 +104,8 @@ class Console:
         )
         self.app.include_router(metrics_router(self.metrics, access))
         self.app.include_router(quarantine_router(self.engine, access.security))
+        self.clips = ClipService(self.cases, clock, settings.clips)
+        self.app.include_router(clip_router(self.clips, access.security))
 
     def start(self) -> None:
         revision = upgrade(self.engine)

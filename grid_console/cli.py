@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from grid_console import admin_cli
 from grid_console.auth.bootstrap import ENV_ADMIN_PASSWORD
 from grid_console.cases.policy import DEFAULT_AUTO_REGISTER, CasePolicy
+from grid_console.clips.fetch import FetchLimits
+from grid_console.clips.service import ClipSettings
+from grid_console.clips.tokens import parse_node_tokens
 from grid_console.clock import system_clock
 from grid_console.config_file import ConfigError, defaults_from, read_config
 from grid_console.db.engine import make_engine
@@ -93,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
     serve.add_argument("--port", type=_port, default=8090, help="HTTP port")
     serve.add_argument("--command-key-file", type=Path, help="key that signs commands to nodes")
+    serve.add_argument(
+        "--node-token-file",
+        action="append",
+        default=[],
+        metavar="[SITE/NODE=]FILE",
+        help="a node's API token, sent when fetching its clips (repeatable; FILE alone: any node)",
+    )
+    serve.add_argument(
+        "--clip-max-mib", type=_positive, default=32, help="largest clip fetched from a node"
+    )
+    serve.add_argument(
+        "--clip-timeout-s", type=_positive, default=20, help="deadline of one clip download"
+    )
     serve.add_argument(
         "--metrics-token-file",
         type=Path,
@@ -215,6 +231,7 @@ def _serve(args: argparse.Namespace) -> int:
         admin_password=os.environ.get(ENV_ADMIN_PASSWORD) or None,
         cookie_secure=not args.insecure_cookies,
         metrics_token_file=args.metrics_token_file,
+        clips=_clips(args),
     )
     console = Console(settings)
     console.start()
@@ -232,6 +249,12 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         console.stop()
     return 0
+
+
+def _clips(args: argparse.Namespace) -> ClipSettings:
+    tokens = parse_node_tokens(args.node_token_file)  # a ValueError names the option
+    limits = FetchLimits(int(args.clip_max_mib * 1024 * 1024), float(args.clip_timeout_s))
+    return ClipSettings(limits=limits, tokens=tokens)
 
 
 def _stop_requested(signum: int, frame: object) -> None:

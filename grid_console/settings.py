@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grid_console.cases.policy import CasePolicy
+from grid_console.clips.service import ClipSettings
 from grid_console.db.engine import default_url, normalise_url
 from grid_console.ingest.broker import BrokerAddress
 from grid_console.ingest.schemas import default_schemas_dir
@@ -38,6 +39,8 @@ class Settings:
     deadline_poll_s: float = 1.0
     # The bearer token Prometheus sends for /metrics (grid_console/metrics/access.py).
     metrics_token_file: Path | None = None
+    # Fetching a node's evidence clip (grid_console/clips/): size cap, deadline, node tokens.
+    clips: ClipSettings = field(default_factory=ClipSettings)
 
     def database_url(self) -> str:
         return normalise_url(self.db_url) if self.db_url else default_url(self.data_dir)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from grid_console.cases.labels import kind_name, severity_name, state_name
 from grid_console.cases.models import Case
-from grid_console.snapshots.models import AlertSnapshot
+from grid_console.snapshots.models import AlertSnapshot, Snapshot
+from grid_console.snapshots.service import is_picture
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -127,7 +128,8 @@ def local_time(at: datetime, zone: tzinfo) -> str:
 def latest_snapshot(session: Session, alert_id: str) -> str | None:
     stmt = (
         select(AlertSnapshot.sha256)
-        .where(AlertSnapshot.alert_id == alert_id)
+        .join(Snapshot, Snapshot.sha256 == AlertSnapshot.sha256)
+        .where(AlertSnapshot.alert_id == alert_id, is_picture())  # never the clip
         .order_by(AlertSnapshot.received_at.desc(), AlertSnapshot.id.desc())
         .limit(1)
     )

@@ -1,11 +1,12 @@
-"""Storing a snapshot once by sha256, and linking it to its alert."""
+"""Storing evidence once by sha256 (a node's snapshot or clip, a patrol's photo), and linking
+it to its alert. Clips share the table with pictures; `is_picture` keeps them apart."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,9 +22,28 @@ def keep_picture(session: Session, content: bytes, content_type: str, at: dateti
     return digest
 
 
+CLIP_TYPE = "video/mp4"
+
+
+def is_picture() -> ColumnElement[bool]:
+    """Rows of `snapshots` that are pictures, not clips (for queries joined with Snapshot)."""
+    return Snapshot.content_type.like("image/%")
+
+
 def store_snapshot(session: Session, alert_id: str, content: bytes, at: datetime) -> str:
     """Keep `content` (once) and note that `alert_id` showed it; return its sha256."""
-    digest = keep_picture(session, content, "image/jpeg", at)
+    return _store_linked(session, alert_id, content, "image/jpeg", at)
+
+
+def store_clip(session: Session, alert_id: str, content: bytes, at: datetime) -> str:
+    """Keep an alert's MP4 clip (once) beside its pictures; return its sha256."""
+    return _store_linked(session, alert_id, content, CLIP_TYPE, at)
+
+
+def _store_linked(
+    session: Session, alert_id: str, content: bytes, content_type: str, at: datetime
+) -> str:
+    digest = keep_picture(session, content, content_type, at)
     link = select(AlertSnapshot.id).where(
         AlertSnapshot.alert_id == alert_id, AlertSnapshot.sha256 == digest
     )

@@ -24,7 +24,8 @@ from grid_console.cases.service import CaseNotFoundError, CaseService
 from grid_console.ingest.models import AlertEvent
 from grid_console.nodes.models import Device, Node
 from grid_console.people.models import Person, PersonGrid
-from grid_console.snapshots.models import AlertSnapshot
+from grid_console.snapshots.models import AlertSnapshot, Snapshot
+from grid_console.snapshots.service import is_picture
 from grid_console.web.security import Security, as_actor
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -117,7 +118,8 @@ def _evidence(engine: Engine, alert_ids: list[str]) -> dict[str, Any]:
     with Session(engine) as session:
         shots = session.execute(
             select(AlertSnapshot.sha256)
-            .where(AlertSnapshot.alert_id.in_(alert_ids))
+            .join(Snapshot, Snapshot.sha256 == AlertSnapshot.sha256)
+            .where(AlertSnapshot.alert_id.in_(alert_ids), is_picture())  # the clip is apart
             .order_by(AlertSnapshot.received_at, AlertSnapshot.id)
         ).scalars()
         snapshots = list(dict.fromkeys(shots))

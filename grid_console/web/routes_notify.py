@@ -29,7 +29,8 @@ def snapshot_router(engine: Engine) -> APIRouter:
             raise HTTPException(404, "没有这张截图 / no such snapshot")
         with Session(engine) as session:
             found = session.get(Snapshot, sha256)
-            if found is None:
+            # Pictures only: a case's clip is served to those who may read the case.
+            if found is None or not found.content_type.startswith("image/"):
                 raise HTTPException(404, "没有这张截图 / no such snapshot")
             content, media_type = found.content, found.content_type
         # Content-addressed: it never changes, so it may be cached; never sniffed as HTML.

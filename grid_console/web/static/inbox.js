@@ -24,7 +24,7 @@ const CENTRE_ROLES = ["admin", "operator"];
 const FIGURES_ROLES = [...CENTRE_ROLES, "grid_leader", "grid_head"];
 
 const view = { me: null, cases: [], current: null, detail: null, listSig: "", detailSig: "",
-  kinds: new Set(), grids: new Set(), people: new Map() };
+  kinds: new Set(), grids: new Set(), people: new Map(), clip: null };
 
 function filters() {
   const value = (id) => document.getElementById(id).value;
@@ -119,6 +119,44 @@ function timeline(events) {
       ? `${word("state", e.from_state)} → ${word("state", e.to_state)} ` : "",
     el("span", { class: "muted" }, `${t("case.by")} ${e.actor}`),
     noteOf(e) ? el("div", { class: "small" }, noteOf(e)) : null)));
+}
+
+// The case's clip, asked for once when the case is opened (the server fetches it from the node
+// the first time and throttles retries). The box outlives redraws of the detail, so a playing
+// video is moved, not rebuilt, when the case changes under it.
+async function loadClip(id) {
+  if (view.clip && view.clip.url) URL.revokeObjectURL(view.clip.url);
+  view.clip = { id, box: el("div", { class: "clip", id: "clip" }), url: null, reason: "loading",
+    retryAt: null };
+  drawClip();
+  let reply;
+  try {
+    reply = await fetch(`/api/cases/${id}/clip`, { credentials: "same-origin" });
+  } catch (_) {
+    reply = null;
+  }
+  if (!view.clip || view.clip.id !== id) return;
+  if (reply && reply.ok) {
+    view.clip.url = URL.createObjectURL(await reply.blob());
+    view.clip.reason = null;
+    view.clip.box.replaceChildren(el("video", { src: view.clip.url, controls: true, muted: true,
+      playsinline: true, preload: "metadata", id: "clip-video" }));
+    return;
+  }
+  const detail = reply ? ((await reply.json().catch(() => null)) || {}).detail || {} : {};
+  view.clip.reason = detail.reason || (reply ? "failed" : "unreachable");
+  view.clip.retryAt = detail.retry_at || null;
+  drawClip();
+}
+
+// The clip's words, redrawn in the reader's language; a playing video is never touched.
+function drawClip() {
+  const clip = view.clip;
+  if (!clip || clip.reason === null) return;
+  const said = t("clip." + clip.reason, t("clip.failed"));
+  const quiet = ["loading", "none"].includes(clip.reason);
+  clip.box.replaceChildren(el("p", { class: quiet ? "muted" : "error", "data-clip": clip.reason },
+    said, clip.retryAt ? ` · ${t("clip.retry")} ${fmtTime(clip.retryAt)}` : ""));
 }
 
 // Who was told about the case, how, and whether it reached them (the person's name, never the
@@ -247,11 +285,13 @@ async function renderDetail() {
     el("p", { class: "error", id: "act-error", role: "alert" }),
     el("p", { class: "notice", id: "act-done", role: "status" }),
     el("h3", {}, t("case.snapshot")), snapshot(d, d.evidence),
+    el("h3", {}, t("case.clip")), view.clip && view.clip.id === c.id ? view.clip.box : null,
     d.photos.length ? el("h3", {}, t("case.photos")) : null,
     el("div", { class: "photos" }, d.photos.map((sha) =>
       el("img", { src: `/api/cases/${c.id}/photos/${sha}`, alt: t("case.photos"), "data-photo": sha }))),
     el("h3", {}, t("case.deliveries")), deliveries(d.deliveries || []),
     el("h3", {}, t("case.timeline")), timeline(d.events));
+  drawClip();
   document.getElementById("act-note").value = kept;
   if (keptDue && document.getElementById("act-due")) document.getElementById("act-due").value = keptDue;
 }
@@ -270,6 +310,7 @@ async function openCase(id) {
   view.current = id;
   view.detailSig = "";
   history.replaceState(null, "", `/cases/${id}`);
+  loadClip(id);
   view.listSig = "";
   renderList();
   try {
@@ -335,7 +376,10 @@ async function main() {
   document.getElementById("nav").hidden = !FIGURES_ROLES.includes(view.me.role);
   document.getElementById("nav-admin").hidden = !CENTRE_ROLES.includes(view.me.role);
   const match = location.pathname.match(/^\/cases\/(\d+)$/);
-  if (match) view.current = Number(match[1]);
+  if (match) {
+    view.current = Number(match[1]);
+    loadClip(view.current);
+  }
   live = poll(tick, POLL_MS, document.getElementById("live"));
 }
 
