@@ -62,7 +62,30 @@ class DeliveryWorker:
         self._pool = ThreadPoolExecutor(options.parallel, thread_name_prefix="console-send")
 
     def start(self) -> None:
+        released = transaction(self._engine, self._release_own_claims)
+        if released:
+            logger.warning("%d notification(s) claimed by this replica before it stopped: "
+                           "sending them now", released)  # fmt: skip
         self._thread.start()
+
+    def _release_own_claims(self, session: Session) -> int:
+        """Claims left by this replica's previous run (killed mid-send) end now, not at lease end.
+
+        A replica's owner name is its MQTT client id, which is its own (docs/console.md); a
+        replica starting with it means the one that held these claims is gone. Waiting out the
+        120 s lease would hold back a smoke alarm's message past its 60 s answer deadline.
+        """
+        rows = session.execute(
+            select(Delivery)
+            .where(Delivery.claimed_by == self._owner, Delivery.status == DeliveryStatus.PENDING)
+            .with_for_update()
+        ).scalars()
+        count = 0
+        for row in rows:
+            row.claimed_by = None
+            row.claimed_until = None
+            count += 1
+        return count
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
