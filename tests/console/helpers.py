@@ -130,8 +130,10 @@ class ConsoleProcess:
         key_file: Path | None = None,
         name: str = "console",
         extra: Sequence[str] = (),
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        # A restart passes the port of the console it replaces: pages and links keep working.
+        self.port = port or free_port()
         self.log_path = tmp_path / f"{name}.log"
         args = [sys.executable, "-m", "grid_console", "serve",
                 "--data-dir", str(tmp_path / "console"), "--broker", broker.url,
