@@ -40,11 +40,13 @@ def parse_moment(text: str, zone: tzinfo, field: str) -> datetime:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), time(), zone).astimezone(UTC)
         value = datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone)
+        return value.astimezone(UTC)
     except ValueError:
         raise PeriodError(f"{field}: {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 in a zone east of UTC is before the first datetime
+        raise PeriodError(f"{field}: {text!r} is out of range") from None
 
 
 def parse_period(

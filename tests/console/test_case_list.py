@@ -123,6 +123,8 @@ def test_keyset_pages_walk_every_case_once_newest_first(
 @pytest.mark.parametrize(("query", "said"), [
     ("from=yesterday", "from: 'yesterday' is not a date"),
     ("to=2026-13-01", "to: "),
+    ("from=0001-01-01", "from: '0001-01-01' is out of range"),
+    ("to=9999-12-31T23:00-05:00", "to: "),
     ("from=2026-11-03&to=2026-11-02", "from：必须早于 to / from: must be before to"),
     ("colour=blue", "colour：只能是 red、yellow 或 green / colour: red, yellow or green"),
 ])  # fmt: skip

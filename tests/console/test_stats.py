@@ -212,6 +212,7 @@ def test_csv_and_xlsx_have_chinese_headers_and_the_same_numbers(client: TestClie
     ("from=2026-13-01&to=2026-11-30", "from:"), ("from=2026-11-23&to=yesterday", "to:"),
     ("from=2026-11-30&to=2026-11-23", "from: must be before"), ("tz=Mars/Olympus", "tz:"),
     ("from=2020-01-01&to=2026-01-01", "longer than"),
+    ("from=0001-01-01&to=2026-11-30", "from: '0001-01-01' is out of range"),
 ])  # fmt: skip
 def test_bad_parameters_are_422_naming_the_parameter(
     client: TestClient, query: str, field: str
