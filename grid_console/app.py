@@ -22,6 +22,7 @@ from grid_console.ingest.schemas import Validators
 from grid_console.ingest.service import IngestService
 from grid_console.ingest.stats import IngestStats
 from grid_console.ingest.topics import TopicMap
+from grid_console.kinds.service import KindSettingsService
 from grid_console.metrics.access import MetricsAccess, is_loopback
 from grid_console.metrics.collector import ConsoleCollector, console_registry
 from grid_console.metrics.route import metrics_router
@@ -31,6 +32,7 @@ from grid_console.stats.queries import StatsService
 from grid_console.web.app import WebContext, create_app
 from grid_console.web.directory import DirectoryApi
 from grid_console.web.routes_clip import clip_router
+from grid_console.web.routes_kinds import kinds_router
 from grid_console.web.routes_notify import snapshot_router
 from grid_console.web.routes_quarantine import quarantine_router
 from grid_console.web.security import Security
@@ -106,6 +108,9 @@ class Console:
         self.app.include_router(quarantine_router(self.engine, access.security))
         self.clips = ClipService(self.cases, clock, settings.clips)
         self.app.include_router(clip_router(self.clips, access.security))
+        # Admins' per-kind timers and routing over the serve options (kinds/).
+        self.kinds = KindSettingsService(self.engine, settings.policy, clock)
+        self.app.include_router(kinds_router(self.kinds, access.security))
 
     def start(self) -> None:
         revision = upgrade(self.engine)
