@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ _MEDIA = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=
 # Who may be sent out to a case (the dispatch action accepts these roles only).
 _ASSIGNABLE = (Role.PATROL.value, Role.VOLUNTEER.value, Role.GRID_HEAD.value)
 _DISPATCHERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.GRID_HEAD, Role.GRID_LEADER})
+# Who works a case on the phone page (patrol.js shows their actions there).
+_GOERS = frozenset({Role.PATROL, Role.VOLUNTEER})
 # Pages are re-read on every visit so a new release shows at once; they are small.
 _NO_CACHE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
@@ -58,8 +60,17 @@ def pages_router(cases: CaseService, security: Security, timezone: str) -> APIRo
         return _page("inbox.html")
 
     @router.get("/cases/{case_id}", include_in_schema=False)
-    def case_page(case_id: int) -> Response:
-        # The link notifications carry: the inbox opens with this case's detail.
+    def case_page(case_id: int, request: Request) -> Response:
+        # The link notifications carry: the inbox opens with this case's detail. A patrol or a
+        # volunteer taps it on a phone, and their actions (accept, arrived, handled) are on
+        # the phone page, not on the inbox's case page: they go to their task there. Not
+        # signed in yet: the inbox page sends them to log in, and back here.
+        try:
+            who = security.principal(request)
+        except HTTPException:
+            return _page("inbox.html")
+        if who.role in _GOERS:
+            return RedirectResponse(f"/patrol?case={case_id}", status_code=303)
         return _page("inbox.html")
 
     @router.get("/patrol", include_in_schema=False)

@@ -261,11 +261,18 @@ def test_smoke_alarm_to_close_through_a_killed_console(
     assert case["state"] == "dispatched" and case["colour"] == "yellow", case
     assert case["assignees"] == ["lipatrol"] and case["grid"] == "A-05"
     case_id = int(case["id"])
-    webhooks_arrive(chain, case_id)
+    link = webhooks_arrive(chain, case_id)
 
+    # The patrol taps the link in the message on their phone: signed in, they land on their
+    # task, where they can accept it (the inbox's case page offers dispatchers' actions only).
     phone = open_tab(PHONE)
-    sign_in(phone, chain.console.base, "lipatrol", "/patrol")
-    card = phone.locator(f"article.task[data-case='{case_id}']")
+    phone.goto(link)
+    phone.wait_for_url(f"{chain.console.base}/login?next=%2Fcases%2F{case_id}", timeout=TIMEOUT_MS)
+    phone.fill("#username", "lipatrol")
+    phone.fill("#password", PASSWORD)
+    phone.click("#submit")
+    phone.wait_for_url(f"{chain.console.base}/patrol?case={case_id}", timeout=TIMEOUT_MS)
+    card = phone.locator(f"article.task.focus[data-case='{case_id}']")
     card.wait_for(timeout=TIMEOUT_MS)
     assert "5号楼 2单元 1楼" in card.inner_text()
     no_overflow(phone)
@@ -287,8 +294,9 @@ def test_smoke_alarm_to_close_through_a_killed_console(
     nothing_lost_or_twice(chain, case_id, alert_id, photo)
 
 
-def webhooks_arrive(chain: Chain, case_id: int) -> None:
-    """The patrol's webhook (the dispatch) and the grid head's (a critical kind), signed."""
+def webhooks_arrive(chain: Chain, case_id: int) -> str:
+    """The patrol's webhook (the dispatch) and the grid head's (a critical kind), signed; the
+    link in the patrol's."""
     case_url = f"{chain.console.base}/cases/{case_id}"
     wait_until(lambda: len(chain.hooks.ok()) == 2, 20, "two webhooks")
     by_path = {h.path: h for h in chain.hooks.ok()}
@@ -300,6 +308,7 @@ def webhooks_arrive(chain: Chain, case_id: int) -> None:
     # Recorded as sent before the kill that follows: a send after it would be a duplicate.
     wait_until(lambda: [d[3] for d in chain.deliveries(case_id)] == ["sent", "sent"], 10,
                "the deliveries recorded as sent")  # fmt: skip
+    return str(to_patrol["message"]["case_url"])
 
 
 def killed_while_the_node_clears(chain: Chain, phone: Any, case_id: int, alert_id: str) -> None:

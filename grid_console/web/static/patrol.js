@@ -21,6 +21,8 @@ const ROLE_ACTIONS = {
 };
 const NEEDS_NOTE = ["return"];
 const COLOUR_ORDER = { red: 0, yellow: 1, green: 2 };
+// The case a notification's link was for (/cases/{id} sends a patrol here): shown first, marked.
+const FOCUS = Number(new URLSearchParams(location.search).get("case")) || null;
 
 const state = { me: null, cases: [], signature: "", notes: new Map(), photos: new Map(),
   seen: null };
@@ -147,7 +149,8 @@ function task(c) {
   if (c.overdue) tags.push(el("span", { class: "tag warn" }, t("case.overdue")));
   if (c.problem_gone) tags.push(el("span", { class: "tag" }, t("case.gone")));
   const mine = c.assignees.includes(state.me.username) || c.assignee === state.me.username;
-  return el("article", { class: `task ${c.colour}`, "data-case": c.id, "data-state": c.state },
+  const focus = c.id === FOCUS ? " focus" : "";
+  return el("article", { class: `task ${c.colour}${focus}`, "data-case": c.id, "data-state": c.state },
     el("div", { class: "head" },
       colourMark(c.colour),
       el("strong", {}, word("kind", c.kind)),
@@ -177,7 +180,9 @@ function render() {
   visible.sort((a, b) => {
     const ma = a.assignees.includes(me) || a.assignee === me ? 0 : 1;
     const mb = b.assignees.includes(me) || b.assignee === me ? 0 : 1;
-    return ma - mb || COLOUR_ORDER[a.colour] - COLOUR_ORDER[b.colour]
+    const fa = a.id === FOCUS ? 0 : 1;
+    const fb = b.id === FOCUS ? 0 : 1;
+    return fa - fb || ma - mb || COLOUR_ORDER[a.colour] - COLOUR_ORDER[b.colour]
       || b.opened_at.localeCompare(a.opened_at);
   });
   const signature = CONSOLE.lang + JSON.stringify(visible) + JSON.stringify([...state.photos]);
