@@ -294,6 +294,7 @@ def test_smoke_alarm_to_close_through_a_killed_console(
     photo = data_dir / PHOTO
     patrol_finishes(phone, case_id, photo)
     operator_closes(chain, desk, case_id, alert_id)
+    phone.locator("#empty").wait_for(timeout=TIMEOUT_MS)  # the closed task leaves the phone
     nothing_lost_or_twice(chain, case_id, alert_id, photo)
 
 
