@@ -175,9 +175,7 @@ def _case_routes(app: FastAPI, ctx: WebContext, anyone: Any) -> None:
         now = ctx.clock()
         opened_from, opened_to = _window(start, to, ctx.timezone)
         if colour and colour not in set(Colour):
-            raise HTTPException(
-                422, "colour：只能是 red、yellow 或 green / colour: red, yellow or green"
-            )
+            raise HTTPException(422, "colour: 只能是 red、yellow 或 green / red, yellow or green")
         found, next_before = ctx.cases.list_cases(
             CaseFilter(state=state, grid=grid, kind=kind, colour=colour or None,
                        opened_from=opened_from, opened_to=opened_to, before=before,
@@ -282,7 +280,7 @@ def _window(
     except PeriodError as exc:
         raise HTTPException(422, str(exc)) from None
     if found[0] is not None and found[1] is not None and found[0] >= found[1]:
-        raise HTTPException(422, "from：必须早于 to / from: must be before to")
+        raise HTTPException(422, "from: 必须早于 to / must be before to")
     return found
 
 

@@ -169,8 +169,8 @@ def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) ->
                 # The last admin locking themselves out is a support call, not a feature.
                 raise HTTPException(
                     422,
-                    "active/role：管理员不能降低自己的角色或停用自己 / "
-                    "active/role: an admin cannot demote or deactivate themselves",
+                    "active/role: 管理员不能降低自己的角色或停用自己 / "
+                    "an admin cannot demote or deactivate themselves",
                 )
             changed = sorted(
                 k
@@ -195,7 +195,7 @@ def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) ->
                     problem = channel_problem(c.kind, c.target)
                     if problem:
                         zh, en = problem
-                        raise HTTPException(422, f"channels[{n}]：{zh} / channels[{n}]: {en}")
+                        raise HTTPException(422, f"channels[{n}]: {zh} / {en}")
                     specs.append(ChannelSpec(c.kind, c.target, c.secret or None))
                 set_channels(session, person, specs)
             record(
@@ -237,7 +237,7 @@ def _table_routes(app: FastAPI, api: DirectoryApi, table: Table, reader: Any, wr
     @app.get(f"/api/{table.value}/export", name=f"export_{table.value}")
     def export_table(format: str = "csv", _: Principal = reader) -> Response:
         if format not in _MEDIA:
-            raise HTTPException(422, "format：只能是 csv 或 xlsx / format: csv or xlsx")
+            raise HTTPException(422, "format: 只能是 csv 或 xlsx / csv or xlsx")
         name = f"{table.value}.{format}"
         return Response(
             api.export(table, name),

@@ -125,8 +125,8 @@ def test_keyset_pages_walk_every_case_once_newest_first(
     ("to=2026-13-01", "to: "),
     ("from=0001-01-01", "from: '0001-01-01' is out of range"),
     ("to=9999-12-31T23:00-05:00", "to: "),
-    ("from=2026-11-03&to=2026-11-02", "from：必须早于 to / from: must be before to"),
-    ("colour=blue", "colour：只能是 red、yellow 或 green / colour: red, yellow or green"),
+    ("from=2026-11-03&to=2026-11-02", "from: 必须早于 to / must be before to"),
+    ("colour=blue", "colour: 只能是 red、yellow 或 green / red, yellow or green"),
 ])  # fmt: skip
 def test_a_bad_window_or_colour_is_422_naming_it(client: TestClient, query: str, said: str) -> None:
     reply = client.get("/api/cases?" + query)

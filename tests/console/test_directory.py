@@ -315,4 +315,4 @@ def test_a_bad_file_through_the_api_is_told_in_chinese_then_english(engine: Engi
     # Nothing was written by any of them.
     assert {t: client.get(f"/api/{t.value}/export").content for t in Table} == before
     reply = client.get("/api/grids/export?format=pdf")
-    assert reply.json()["detail"] == "format：只能是 csv 或 xlsx / format: csv or xlsx"
+    assert reply.json()["detail"] == "format: 只能是 csv 或 xlsx / csv or xlsx"
