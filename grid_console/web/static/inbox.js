@@ -24,12 +24,13 @@ const CENTRE_ROLES = ["admin", "operator"];
 const FIGURES_ROLES = [...CENTRE_ROLES, "grid_leader", "grid_head"];
 
 const view = { me: null, cases: [], current: null, detail: null, listSig: "", detailSig: "",
-  kinds: new Set(), grids: new Set(), people: new Map(), clip: null };
+  kinds: new Set(), grids: new Set(), people: new Map(), clip: null, more: false };
 
 function filters() {
   const value = (id) => document.getElementById(id).value;
   return { grid: value("f-grid"), kind: value("f-kind"), colour: value("f-colour"),
-    state: value("f-state"), since: Number(value("f-time") || 0) };
+    state: value("f-state"), since: Number(value("f-time") || 0),
+    from: value("f-from"), to: value("f-to") };
 }
 
 function setOptions(select, values, labelOf) {
@@ -58,17 +59,17 @@ function caseRow(c) {
 }
 
 function renderList() {
-  const f = filters();
-  const cutoff = f.since ? Date.now() - f.since * 1000 : 0;
-  const shown = view.cases.filter((c) => !cutoff || new Date(c.opened_at).getTime() >= cutoff);
+  const shown = view.cases;  // filtered by the server, the time window included
   // Red cases (nobody has taken them, or overdue) counted in the tab's title, so a centre
   // watching other windows sees them arrive.
   const red = view.cases.filter((c) => c.colour === "red").length;
   document.title = (red ? `(${red}) ` : "") + t("nav.inbox");
-  const sig = CONSOLE.lang + view.current + JSON.stringify(shown);
+  const sig = CONSOLE.lang + view.current + view.more + JSON.stringify(shown);
   if (sig === view.listSig) return;
   view.listSig = sig;
-  document.getElementById("count").textContent = `${shown.length} ${t("inbox.count")}`;
+  // "500+": older matching cases exist beyond this page; a narrower window shows them.
+  document.getElementById("count").textContent =
+    `${shown.length}${view.more ? "+" : ""} ${t("inbox.count")}`;
   const body = document.getElementById("cases");
   body.replaceChildren(...(shown.length ? shown.map(caseRow)
     : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, t("case.none")))]));
@@ -78,8 +79,15 @@ async function refreshList() {
   const f = filters();
   const query = new URLSearchParams({ limit: "500" });
   for (const name of ["grid", "kind", "colour", "state"]) if (f[name]) query.set(name, f[name]);
+  // The time window is filtered by the server over every case, not over this page: a preset
+  // (last hour, day, week) counts back from now; otherwise the chosen days (dates are days in
+  // the console's time zone, `to` excluded).
+  if (f.since) query.set("from", new Date(Date.now() - f.since * 1000).toISOString());
+  else if (f.from) query.set("from", f.from);
+  if (f.to) query.set("to", f.to);
   const reply = await api("GET", "/api/cases?" + query);
   view.cases = reply.cases;
+  view.more = reply.next_before !== null && reply.next_before !== undefined;
   for (const c of reply.cases) {
     view.kinds.add(c.kind);
     if (c.grid) view.grids.add(c.grid);
@@ -364,7 +372,7 @@ async function main() {
     live.now();
   });
   document.getElementById("logout").addEventListener("click", logout);
-  for (const id of ["f-grid", "f-kind", "f-colour", "f-state", "f-time"]) {
+  for (const id of ["f-grid", "f-kind", "f-colour", "f-state", "f-time", "f-from", "f-to"]) {
     document.getElementById(id).addEventListener("change", () => { view.listSig = ""; live.now(); });
   }
   try {
