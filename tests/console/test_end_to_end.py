@@ -67,6 +67,14 @@ def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+def console_process(
+    tmp_path: Path, broker: MosquittoBroker, backend: Backend, key_file: Path, *, name: str,
+    port: int | None = None,
+) -> ConsoleProcess:  # fmt: skip
+    # The documented defaults: smoke answered within 60 s, and that is part of the chain.
+    return ConsoleProcess(tmp_path, broker, backend, key_file=key_file, name=name, port=port)
+
+
 @dataclass
 class Chain:
     tmp_path: Path
@@ -88,9 +96,8 @@ class Chain:
         return self.console
 
     def start_console(self, name: str, port: int | None = None) -> ConsoleProcess:
-        # The documented defaults: smoke answered within 60 s, and that is part of the chain.
-        return ConsoleProcess(self.tmp_path, self.broker, self.backend, key_file=self.key_file,
-                              name=name, port=port)  # fmt: skip
+        return console_process(self.tmp_path, self.broker, self.backend, self.key_file,
+                               name=name, port=port)  # fmt: skip
 
     def node_alert(self, alert_id: str) -> dict[str, Any]:
         """The alert as the node's own HTTP API shows it."""
@@ -199,9 +206,9 @@ def chain(
     node = NodeProcess(config, tmp_path / "node.log")
     sensor = NodeStandIn(broker, client_id="zigbee2mqtt")
     engine = make_engine(backend.url or default_url(tmp_path / "console"))
-    made = Chain(tmp_path, broker, backend, key_file, None, node,  # type: ignore[arg-type]
+    console = console_process(tmp_path, broker, backend, key_file, name="console-1")
+    made = Chain(tmp_path, broker, backend, key_file, console, node,
                  f"http://127.0.0.1:{api_port}", platform, sensor, hooks, engine)  # fmt: skip
-    made.console = made.start_console("console-1")
     try:
         made.console.wait_ready()
         set_up_directory(made.console.base, hooks)
