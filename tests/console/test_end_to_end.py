@@ -339,6 +339,8 @@ def killed_while_the_node_clears(chain: Chain, phone: Any, case_id: int, alert_i
                "the cleared event after the restart")  # fmt: skip
     # The phone page carries on against the new console (its session is in the database).
     phone.locator("#live:not(.bad)").wait_for(timeout=TIMEOUT_MS)
+    # ... and no longer says it cannot reach the console, before the patrol taps again.
+    phone.wait_for_function("document.getElementById('error').textContent === ''")
     card.locator(".tag", has_text="现场已恢复").wait_for(timeout=TIMEOUT_MS)
     card.locator("button[data-action='arrive']").click()
     phone.locator(f"article.task[data-case='{case_id}'][data-state='on_site']").wait_for()

@@ -210,6 +210,9 @@ function announce(cases) {
 
 async function refresh() {
   const reply = await api("GET", "/api/cases?limit=200");
+  // The console answers again: a "cannot reach the console" from a tap during the outage is
+  // no longer true, and left there it would tell the patrol not to try again.
+  if (document.getElementById("error").textContent === t("err.network")) showError("");
   state.cases = reply.cases;
   announce(reply.cases);
   render();
