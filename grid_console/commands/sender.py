@@ -2,9 +2,10 @@
 
 A row is claimed before it is sent (a compare-and-set UPDATE that works the same on SQLite and
 PostgreSQL), so two replicas never send it at once; a replica that dies holding a claim loses it
-when `claimed_until` passes. A row is marked sent only after the broker's PUBACK. If the
-console dies between the PUBACK and that mark, the command goes out once more, with a fresh
-nonce: the node answers a repeat that changes nothing with `ok` and no event.
+when `claimed_until` passes, or at once when it starts again under its client id. A row is
+marked sent only after the broker's PUBACK. If the console dies between the PUBACK and that
+mark, the command goes out once more, with a fresh nonce: the node answers a repeat that
+changes nothing with `ok` and no event.
 """
 
 from __future__ import annotations
@@ -59,7 +60,23 @@ class CommandSender:
         self._warned_no_key = False
 
     def start(self) -> None:
+        released = transaction(self._engine, self._release_own_claims)
+        if released:
+            logger.warning("%d command(s) claimed by this replica before it stopped: "
+                           "sending them now", released)  # fmt: skip
         self._thread.start()
+
+    def _release_own_claims(self, session: Session) -> int:
+        """Claims left by this replica's previous run (killed between claim and PUBACK) end
+        now, not at lease end: a replica's owner name is its own MQTT client id, so one
+        starting with it means the holder is gone, and a `release` that waits out the lease
+        keeps a lift door held."""
+        stmt = (
+            update(OutboxCommand)
+            .where(OutboxCommand.claimed_by == self._owner, OutboxCommand.sent_at.is_(None))
+            .values(claimed_by=None, claimed_until=None)
+        )
+        return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()

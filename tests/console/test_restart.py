@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grid_console.commands.outbox import enqueue
 from grid_console.db.engine import default_url, make_engine
 from grid_console.ingest.models import AlertEvent
 from tests.console.conftest import Backend
@@ -23,7 +26,7 @@ from tests.console.helpers import (
     wait_until,
 )
 from tests.console.payloads import PREFIX, alert, encode, new_alert_id
-from tests.integration.broker import MosquittoBroker
+from tests.integration.broker import MosquittoBroker, Subscriber
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +111,29 @@ def test_a_killed_console_loses_and_duplicates_nothing(
         node.close()
         console.end()
         engine.dispose()
+
+
+def test_a_command_claimed_before_a_kill_is_sent_as_soon_as_the_console_returns(
+    tmp_path: Path, broker: MosquittoBroker, backend: Backend, key_file: Path
+) -> None:
+    """A console killed between claiming a command and the broker's PUBACK left the claim in
+    the database; the same replica starting again must send it now, not when the lease ends
+    (a false alarm's `release` that waits keeps a lift door held)."""
+    first = started(make_console(tmp_path, broker, backend, key_file=key_file))
+    first.stop()  # the schema is in place; now the row a killed console would have left
+    engine = make_engine(backend.url or default_url(tmp_path / "console"))
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        row = enqueue(session, prefix=PREFIX, command="release", by="admin", now=now,
+                      case_id=None, body={"id": new_alert_id(), "note": "误报"})  # fmt: skip
+        row.claimed_by, row.claimed_until = "console-1", now + timedelta(hours=1)
+    engine.dispose()
+    watcher = Subscriber(broker.port, f"{PREFIX}/cmd/#", client_id="cmd-watcher")
+    again = started(make_console(tmp_path, broker, backend, key_file=key_file))
+    try:
+        assert watcher.wait_for(lambda m: len(m) == 1, 10), "the claimed command stayed unsent"
+        sent = json.loads(watcher.messages[0].payload)
+        assert sent["by"] == "admin" and sent["note"] == "误报" and "sig" in sent
+    finally:
+        again.stop()
+        watcher.close()
