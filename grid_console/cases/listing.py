@@ -22,6 +22,7 @@ from grid_console.cases.machine import (
     AWAITING_HANDLING,
     AWAITING_RESPONSE,
     STATE_COLOURS,
+    TERMINAL,
     Colour,
 )
 from grid_console.cases.models import Case
@@ -32,6 +33,7 @@ MAX_LIST = 1000
 @dataclass(frozen=True, slots=True)
 class CaseFilter:
     state: str | None = None
+    open_only: bool = False  # not closed and not a false alarm (the patrol's phone)
     grid: str | None = None
     kind: str | None = None
     colour: str | None = None  # red, yellow, green as shown at `now`
@@ -64,6 +66,8 @@ def list_statement(flt: CaseFilter, now: datetime) -> Select[Any]:
     stmt = select(Case).order_by(Case.id.desc()).limit(min(max(flt.limit, 1), MAX_LIST) + 1)
     if flt.state:
         stmt = stmt.where(Case.state == flt.state)
+    if flt.open_only:
+        stmt = stmt.where(Case.state.not_in([s.value for s in TERMINAL]))
     if flt.grid:
         stmt = stmt.where(Case.grid == flt.grid)
     if flt.kind:

@@ -162,6 +162,7 @@ def _case_routes(app: FastAPI, ctx: WebContext, anyone: Any) -> None:
     def list_cases(
         *,
         state: str | None = None,
+        open_only: bool = Query(default=False, alias="open"),
         grid: str | None = None,
         kind: str | None = None,
         colour: str | None = None,
@@ -177,9 +178,9 @@ def _case_routes(app: FastAPI, ctx: WebContext, anyone: Any) -> None:
         if colour and colour not in set(Colour):
             raise HTTPException(422, "colour: 只能是 red、yellow 或 green / red, yellow or green")
         found, next_before = ctx.cases.list_cases(
-            CaseFilter(state=state, grid=grid, kind=kind, colour=colour or None,
-                       opened_from=opened_from, opened_to=opened_to, before=before,
-                       limit=limit, visible_grids=actor.grids),
+            CaseFilter(state=state, open_only=open_only, grid=grid, kind=kind,
+                       colour=colour or None, opened_from=opened_from, opened_to=opened_to,
+                       before=before, limit=limit, visible_grids=actor.grids),
             now,
         )  # fmt: skip
         assignees = ctx.cases.assignees([c.id for c in found])

@@ -120,6 +120,23 @@ def test_keyset_pages_walk_every_case_once_newest_first(
     assert first["cases"][-1]["id"] > second[0]
 
 
+def test_open_cases_only_are_listed_however_many_closed_ones_are_newer(
+    engine: Engine, client: TestClient, ids: dict[str, int]
+) -> None:
+    """The patrol page asks for the open cases of its grids: an open case behind many newer
+    closed ones must still be on the phone (it asked for the newest 200 of every state)."""
+    with Session(engine) as session, session.begin():
+        for n in range(250):
+            done = insert_case(session, sh(12, 5, 8) + timedelta(minutes=n))
+            add_event(session, done, "false_alarm", sh(12, 5, 9), State.FALSE_ALARM)
+    newest = listed(client, "limit=200")
+    assert ids["old"] not in newest
+    open_ids = listed(client, "open=true&limit=1000")
+    assert ids["old"] in open_ids and ids["closed"] not in open_ids
+    assert len(open_ids) == RECENT + 1
+    assert listed(client, "open=false&limit=1000") == listed(client, "limit=1000")
+
+
 @pytest.mark.parametrize(("query", "said"), [
     ("from=yesterday", "from: 'yesterday' is not a date"),
     ("to=2026-13-01", "to: "),

@@ -209,7 +209,8 @@ function announce(cases) {
 }
 
 async function refresh() {
-  const reply = await api("GET", "/api/cases?limit=200");
+  // The open cases only: an open task behind many newer closed ones must still be here.
+  const reply = await api("GET", "/api/cases?open=true&limit=1000");
   // The console answers again: a "cannot reach the console" from a tap during the outage is
   // no longer true, and left there it would tell the patrol not to try again.
   if (document.getElementById("error").textContent === t("err.network")) showError("");
