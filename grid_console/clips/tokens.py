@@ -8,13 +8,13 @@ The files are read at each fetch, so a node's rotated token needs only the file 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grid_console.per_node import parse_per_node_files
+
 logger = logging.getLogger(__name__)
-_NODE = re.compile(r"^([^/=\s]+)/([^/=\s]+)=(.+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +37,5 @@ class NodeTokens:
 
 def parse_node_tokens(entries: Iterable[str]) -> NodeTokens:
     """`FILE` or `SITE/NODE=FILE`; a second default or a node named twice is refused."""
-    default: Path | None = None
-    per_node: dict[tuple[str, str], Path] = {}
-    for entry in entries:
-        found = _NODE.match(entry.strip())
-        if found is None:
-            if "=" in entry:
-                raise ValueError(f"node-token-file: {entry!r} is not FILE or SITE/NODE=FILE")
-            if default is not None:
-                raise ValueError("node-token-file: more than one file for every node")
-            default = Path(entry.strip())
-            continue
-        key = (found.group(1), found.group(2))
-        if key in per_node:
-            raise ValueError(f"node-token-file: {key[0]}/{key[1]} is named twice")
-        per_node[key] = Path(found.group(3))
-    return NodeTokens(default, per_node)
+    files = parse_per_node_files(entries, "node-token-file")
+    return NodeTokens(files.default, files.per_node)
