@@ -13,6 +13,7 @@ from grid_console.auth.service import AuthService
 from grid_console.cases.service import CaseService
 from grid_console.clips.service import ClipService
 from grid_console.clock import Clock, system_clock
+from grid_console.commands.keys import read_command_keys
 from grid_console.commands.sender import CommandSender
 from grid_console.db.engine import make_engine
 from grid_console.db.migrate import upgrade
@@ -27,7 +28,7 @@ from grid_console.metrics.access import MetricsAccess, is_loopback
 from grid_console.metrics.collector import ConsoleCollector, console_registry
 from grid_console.metrics.route import metrics_router
 from grid_console.notify.setup import build_worker
-from grid_console.settings import Settings, read_command_key
+from grid_console.settings import Settings
 from grid_console.stats.queries import StatsService
 from grid_console.web.app import WebContext, create_app
 from grid_console.web.directory import DirectoryApi
@@ -49,12 +50,13 @@ class Console:
         clock: Clock = system_clock,
         announce: Callable[[str], None] = print,
     ) -> None:
+        # Read first: a bad key file refuses the start before anything is created or written.
+        self._keys = read_command_keys(settings.command_key_files)
         self.settings = settings
         self._clock = clock
         self._announce = announce
         self.engine: Engine = make_engine(settings.database_url())
         self.stats = IngestStats()
-        key = read_command_key(settings.command_key_file)
         topics = TopicMap(settings.topic_root, settings.share_group)
         self.ingest = IngestService(
             self.engine,
@@ -71,7 +73,9 @@ class Console:
             clock,
             on_error=self.stats.count_error,
         )
-        self.sender = CommandSender(self.engine, self.mqtt, key, clock, owner=settings.client_id)
+        self.sender = CommandSender(
+            self.engine, self.mqtt, self._keys, clock, owner=settings.client_id
+        )
         self.cases = CaseService(self.engine, settings.policy)
         self.auth = AuthService(self.engine)
         self.deadlines = DeadlineJob(self.engine, settings.policy, owner=settings.client_id)
@@ -80,7 +84,6 @@ class Console:
         )
         self.notifier = build_worker(self.engine, clock, settings.notify, owner=settings.client_id,
                                      host=settings.host, port=settings.port)  # fmt: skip
-        self._has_key = key is not None
         self.app: FastAPI = create_app(
             WebContext(
                 cases=self.cases,
@@ -144,6 +147,12 @@ class Console:
             "database": database,
             "backend": self.engine.dialect.name,
             "mqtt": "connected" if self.mqtt.connected else "disconnected",
-            "command_key": self._has_key,
+            # Whether any command key is present; which nodes have one, and which have
+            # commands waiting because they have none, below.
+            "command_key": bool(self._keys),
+            "command_keys": {
+                **self._keys.describe(),
+                "waiting_for_key": self.sender.waiting_for_key,
+            },
             "ingest": self.stats.snapshot(),
         }

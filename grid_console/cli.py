@@ -25,6 +25,7 @@ from grid_console.dispatch.policy import DispatchMode, DispatchPolicy, parse_rul
 from grid_console.ingest.broker import parse_broker_url
 from grid_console.ingest.schemas import SchemaError, default_schemas_dir
 from grid_console.notify import setup as notify_setup
+from grid_console.per_node import parse_per_node_files
 from grid_console.settings import DEFAULT_CLIENT_ID, DEFAULT_DATA_DIR, Settings
 
 logger = logging.getLogger("grid_console")
@@ -95,7 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--topic-root", default="grid", help="nodes publish under ROOT/SITE/NODE")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
     serve.add_argument("--port", type=_port, default=8090, help="HTTP port")
-    serve.add_argument("--command-key-file", type=Path, help="key that signs commands to nodes")
+    serve.add_argument(
+        "--command-key-file",
+        action="append",
+        default=[],
+        metavar="[SITE/NODE=]FILE",
+        help="the key that signs commands to a node (repeatable; FILE alone: every node)",
+    )
     serve.add_argument(
         "--node-token-file",
         action="append",
@@ -221,7 +228,7 @@ def _serve(args: argparse.Namespace) -> int:
         topic_root=args.topic_root,
         host=args.host,
         port=args.port,
-        command_key_file=args.command_key_file,
+        command_key_files=parse_per_node_files(args.command_key_file, "command-key-file"),
         client_id=args.client_id,
         share_group=args.share_group,
         session_expiry_s=args.session_expiry_s,

@@ -11,7 +11,7 @@ from grid_console.db.engine import default_url, normalise_url
 from grid_console.ingest.broker import BrokerAddress
 from grid_console.ingest.schemas import default_schemas_dir
 from grid_console.notify.setup import NotifySettings
-from grid_contract.signing import MIN_KEY_CHARS
+from grid_console.per_node import PerNodeFiles
 
 DEFAULT_DATA_DIR = Path("var/console")
 DEFAULT_CLIENT_ID = "grid-console"
@@ -25,7 +25,8 @@ class Settings:
     topic_root: str = "grid"
     host: str = "127.0.0.1"
     port: int = 8090
-    command_key_file: Path | None = None
+    # The keys that sign commands, for every node or per node (grid_console/commands/keys.py).
+    command_key_files: PerNodeFiles = field(default_factory=PerNodeFiles)
     client_id: str = DEFAULT_CLIENT_ID
     share_group: str | None = None
     session_expiry_s: int = 7 * 24 * 3600
@@ -44,16 +45,3 @@ class Settings:
 
     def database_url(self) -> str:
         return normalise_url(self.db_url) if self.db_url else default_url(self.data_dir)
-
-
-def read_command_key(path: Path | None) -> str | None:
-    """The key commands are signed with (the same file format as `edge keygen` writes)."""
-    if path is None:
-        return None
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"cannot read the command key file {path}: {exc.strerror}") from None
-    if len(key) < MIN_KEY_CHARS:
-        raise ValueError(f"the command key in {path} is shorter than {MIN_KEY_CHARS} characters")
-    return key

@@ -6,6 +6,10 @@ when `claimed_until` passes, or at once when it starts again under its client id
 marked sent only after the broker's PUBACK. If the console dies between the PUBACK and that
 mark, the command goes out once more, with a fresh nonce: the node answers a repeat that
 changes nothing with `ok` and no event.
+
+Each command is signed with its node's key (grid_console/commands/keys.py). A command for a node
+the console has no key for is neither sent unsigned nor dropped: it stays in the outbox, is
+warned about once per node, and goes out when the console starts again with that node's key.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -20,6 +25,7 @@ from sqlalchemy import ColumnElement, Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from grid_console.clock import Clock
+from grid_console.commands.keys import OPTION, CommandKeys, node_of
 from grid_console.commands.models import OutboxCommand
 from grid_console.db.session import transaction
 from grid_contract.signing import sign
@@ -36,7 +42,7 @@ class CommandSender:
         self,
         engine: Engine,
         publisher: Publisher,
-        key: str | None,
+        keys: CommandKeys,
         clock: Clock,
         *,
         owner: str,
@@ -47,7 +53,7 @@ class CommandSender:
     ) -> None:
         self._engine = engine
         self._publisher = publisher
-        self._key = key
+        self._keys = keys
         self._clock = clock
         self._owner = owner
         self._poll_s = poll_s
@@ -57,7 +63,9 @@ class CommandSender:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-commands", daemon=True)
-        self._warned_no_key = False
+        # The nodes already warned about; replaced, never changed in place, so that
+        # /api/health reads it from another thread without a lock.
+        self._waiting_for_key: frozenset[str] = frozenset()
 
     def start(self) -> None:
         released = transaction(self._engine, self._release_own_claims)
@@ -97,33 +105,56 @@ class CommandSender:
             self._wake.wait(self._poll_s)
             self._wake.clear()
 
+    @property
+    def waiting_for_key(self) -> list[str]:
+        """The nodes (`site/node`) with a command waiting because the console has no key."""
+        return sorted(self._waiting_for_key)
+
     def send_due(self) -> int:
         """One pass over the outbox; returns how many commands the broker acknowledged."""
-        if self._key is None:
-            self._warn_no_key()
-            return 0
         sent = 0
-        for row_id in self._due_ids():
+        for row_id, topic in self._due():
             if self._stopping.is_set():
                 break
+            key = self._key_for(topic)
+            if key is None:
+                continue  # waits in the outbox for a console that has the node's key
             row = self._claim_row(row_id)
             if row is None:
                 continue  # another replica has it
-            if not self._send(row, self._key):
+            if not self._send(row, key):
                 break  # broker unreachable: keep the order, try again later
             sent += 1
         return sent
 
-    def _due_ids(self) -> list[int]:
+    def _due(self) -> Iterator[tuple[int, str]]:
+        """Every unsent, unclaimed row, oldest first, a page at a time: rows that wait for a
+        key must not hide the rows behind them."""
+        after = 0
+        while True:
+            page = self._due_page(after)
+            yield from page
+            if len(page) < self._batch:
+                return
+            after = page[-1][0]
+
+    def _due_page(self, after: int) -> list[tuple[int, str]]:
         now = self._clock()
         stmt = (
-            select(OutboxCommand.id)
-            .where(OutboxCommand.sent_at.is_(None), _unclaimed(now))
+            select(OutboxCommand.id, OutboxCommand.topic)
+            .where(OutboxCommand.sent_at.is_(None), _unclaimed(now), OutboxCommand.id > after)
             .order_by(OutboxCommand.id)
             .limit(self._batch)
         )
         with Session(self._engine) as session:
-            return list(session.execute(stmt).scalars())
+            return [(row_id, topic) for row_id, topic in session.execute(stmt).tuples()]
+
+    def _key_for(self, topic: str) -> str | None:
+        found = node_of(topic)
+        key = self._keys.default if found is None else self._keys.key_for(*found)
+        if key is None:
+            self._warn_no_key("/".join(found) if found else topic)
+        return key
 
     def _claim_row(self, row_id: int) -> OutboxCommand | None:
         now = self._clock()
@@ -167,19 +198,16 @@ class CommandSender:
         stmt = update(OutboxCommand).where(OutboxCommand.id == row_id).values(**values)
         transaction(self._engine, lambda s: s.execute(stmt))
 
-    def _warn_no_key(self) -> None:
-        if self._warned_no_key:
+    def _warn_no_key(self, node: str) -> None:
+        if node in self._waiting_for_key:
             return
-        with Session(self._engine) as session:
-            waiting = session.execute(
-                select(OutboxCommand.id).where(OutboxCommand.sent_at.is_(None)).limit(1)
-            ).first()
-        if waiting is not None:
-            self._warned_no_key = True
-            logger.warning(
-                "commands are waiting in the outbox but no --command-key-file was given: "
-                "nothing is sent to nodes until the console has their key"
-            )
+        self._waiting_for_key = self._waiting_for_key | {node}
+        logger.warning(
+            "发往 %s 的命令在待发队列中等待：没有该节点的命令密钥 / commands to %s wait in the "
+            "outbox: the console has no key for this node; give --%s %s=FILE (or one FILE "
+            "for every node) and restart the console to send them",
+            node, node, OPTION, node,
+        )  # fmt: skip
 
 
 def _unclaimed(now: datetime) -> ColumnElement[bool]:

@@ -25,6 +25,7 @@ from grid_console.app import Console
 from grid_console.cases.models import Case
 from grid_console.ingest.broker import parse_broker_url
 from grid_console.ingest.models import AlertEvent
+from grid_console.per_node import PerNodeFiles
 from grid_console.settings import Settings
 from tests.console.conftest import Backend
 from tests.integration.broker import HOST, MosquittoBroker, free_port
@@ -55,6 +56,7 @@ def make_console(
     client_id: str = "console-1",
     share_group: str | None = None,
     key_file: Path | None = None,
+    key_files: PerNodeFiles | None = None,  # per-node keys; key_file is every node's
     data_dir: str = "console",
     deadline_poll_s: float = 1.0,
 ) -> Console:
@@ -64,7 +66,7 @@ def make_console(
         db_url=backend.url,
         client_id=client_id,
         share_group=share_group,
-        command_key_file=key_file,
+        command_key_files=key_files or PerNodeFiles(default=key_file),
         admin_password=ADMIN_PASSWORD,
         cookie_secure=False,
         deadline_poll_s=deadline_poll_s,
