@@ -49,11 +49,12 @@ from edge.config.loader import (
     read_config,
 )
 from edge.detect.onnx_yolo import ModelError
-from edge.mqtt.security import TlsConfigError, TlsOptions, broker_settings
+from edge.mqtt.security import broker_settings
 from edge.mqtt.topics import Topics
 from edge.parts import build_detection
 from edge.verify.model_file import VerifierFileError
 from edge.video.source import SourceKind, mask_credentials, parse_source
+from grid_contract.broker_tls import TlsConfigError, TlsOptions
 
 log = logging.getLogger(__name__)
 

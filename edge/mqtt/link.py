@@ -31,12 +31,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.clock import Clock
 from edge.mqtt.security import (
     BrokerAddress,
-    TlsOptions,
-    describe_connect_error,
     describe_login_drop,
     describe_refusal,
     parse_broker_url,
 )
+from grid_contract.broker_tls import TlsOptions, describe_connect_error
 
 __all__ = [
     "BrokerAddress",

@@ -5,9 +5,8 @@
 The password lives only in `BrokerAddress.password`, which no repr, log line or error message
 shows; `display()` is what logs use.
 
-TLS always verifies the broker's certificate chain (against `ca_file`, or the system CAs).
-`insecure` skips only the host name check, for a lab broker reached by an address that is not
-in its certificate; it never turns verification off.
+The TLS context itself (`TlsOptions`) and the words for a failed connection are the console's
+too, so they live in grid_contract/broker_tls.py.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ import dataclasses
 import ipaddress
 import logging
 import re
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urlsplit
+
+from grid_contract.broker_tls import TlsOptions
 
 if TYPE_CHECKING:
     from edge.config.loader import SiteConfig
@@ -30,58 +30,6 @@ logger = logging.getLogger(__name__)
 _DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883}
 _TLS_SCHEMES = frozenset({"mqtts"})
 TLS_PORT = _DEFAULT_PORTS["mqtts"]
-
-
-class TlsConfigError(ValueError):
-    """A TLS file cannot be used (missing, unreadable, not PEM, key not matching)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TlsOptions:
-    """How to check the broker, and prove who we are, over TLS. Holds paths, never secrets.
-
-    `ca_file` None trusts the system CAs; given, it is the only CA trusted. `cert_file` and
-    `key_file` (PEM, key unencrypted) go together and are only needed when the broker asks for a
-    client certificate.
-    """
-
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure: bool = False
-
-    def __post_init__(self) -> None:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise TlsConfigError("TLS cert_file and key_file go together")
-
-    def context(self) -> ssl.SSLContext:
-        """A client context: chain verified, host name checked unless `insecure`, TLS >= 1.2."""
-        try:
-            ctx = ssl.create_default_context(
-                ssl.Purpose.SERVER_AUTH,
-                cafile=str(self.ca_file) if self.ca_file is not None else None,
-            )
-        except (OSError, ValueError) as exc:
-            raise TlsConfigError(f"TLS ca_file {self.ca_file}: {_why(exc)}") from exc
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cert_file is not None and self.key_file is not None:
-            try:
-                ctx.load_cert_chain(self.cert_file, self.key_file)
-            except (OSError, ValueError) as exc:
-                raise TlsConfigError(
-                    f"TLS cert_file {self.cert_file} / key_file {self.key_file}: {_why(exc)}"
-                ) from exc
-        # Only the host name check is ever skipped: verify_mode stays CERT_REQUIRED.
-        ctx.check_hostname = not self.insecure
-        return ctx
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return f"not usable ({getattr(exc, 'reason', None) or exc})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"cannot read ({exc.strerror})"
-    return f"not usable ({exc})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,23 +179,6 @@ def _redact(url: object) -> str:
     return f"{scheme}://{masked}@{hostpart}"
 
 
-def describe_connect_error(exc: BaseException | None) -> tuple[str, bool]:
-    """Words for a failed connection attempt, and whether it is a TLS (not a network) problem."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        detail = getattr(exc, "verify_message", None) or str(exc)
-        if getattr(exc, "verify_code", None) in _NAME_MISMATCH:
-            return f"TLS handshake failed: broker certificate is for another host ({detail})", True
-        return f"TLS handshake failed: broker certificate not trusted ({detail})", True
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}", True
-    if isinstance(exc, TimeoutError):
-        return "unreachable: timed out", False
-    if isinstance(exc, OSError):
-        return f"unreachable: {exc.strerror or exc}", False
-    return "unreachable", False
-
-
-_NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 _REFUSAL_HINTS = {
     # MQTT 3.1.1 CONNACK 4 and 5 as paho names them; Mosquitto answers 5 to a wrong password.
     "Bad user name or password": "check mqtt.username and mqtt.password",

@@ -13,13 +13,11 @@ from edge.config.loader import SiteConfig, load_config
 from edge.config.secrets import SecretError
 from edge.mqtt.security import (
     BrokerAddress,
-    TlsConfigError,
-    TlsOptions,
     broker_settings,
-    describe_connect_error,
     describe_login_drop,
     describe_refusal,
 )
+from grid_contract.broker_tls import TlsConfigError, TlsOptions, describe_connect_error
 
 SECRET = "s3cr3t-Pa55-unit"
 
