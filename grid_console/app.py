@@ -147,6 +147,8 @@ class Console:
             "database": database,
             "backend": self.engine.dialect.name,
             "mqtt": "connected" if self.mqtt.connected else "disconnected",
+            # Why the last connect failed (a refused login, a TLS error); None once connected.
+            "mqtt_error": self.mqtt.last_error,
             # Whether any command key is present; which nodes have one, and which have
             # commands waiting because they have none, below.
             "command_key": bool(self._keys),

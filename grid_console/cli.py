@@ -22,7 +22,13 @@ from grid_console.config_file import ConfigError, defaults_from, read_config
 from grid_console.db.engine import make_engine
 from grid_console.db.migrate import upgrade
 from grid_console.dispatch.policy import DispatchMode, DispatchPolicy, parse_rules
-from grid_console.ingest.broker import parse_broker_url
+from grid_console.ingest.broker import ENV_PASSWORD as ENV_BROKER_PASSWORD
+from grid_console.ingest.broker import (
+    BrokerAddress,
+    BrokerLogin,
+    broker_address,
+    parse_broker_url,
+)
 from grid_console.ingest.schemas import SchemaError, default_schemas_dir
 from grid_console.notify import setup as notify_setup
 from grid_console.per_node import parse_per_node_files
@@ -92,7 +98,24 @@ def _parser() -> argparse.ArgumentParser:
     admin_cli.add_parsers(sub, common)
     serve = sub.add_parser("serve", parents=[common], help="ingest alerts and serve the API")
     serve.add_argument("--config", type=Path, help="read these options from a TOML or YAML file")
-    serve.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://HOST:PORT")
+    serve.add_argument(
+        "--broker", default="mqtt://127.0.0.1:1883", help="mqtt://HOST:PORT or mqtts://HOST:PORT"
+    )
+    serve.add_argument("--broker-username", help="the console's user name at the broker")
+    serve.add_argument(
+        "--broker-password-file",
+        type=Path,
+        help=f"a file holding the broker password (or the environment's {ENV_BROKER_PASSWORD})",
+    )
+    serve.add_argument(
+        "--broker-ca-file", type=Path, help="the CA that signed the broker's certificate (mqtts)"
+    )
+    serve.add_argument(
+        "--broker-cert-file", type=Path, help="the console's client certificate (PEM, mqtts)"
+    )
+    serve.add_argument(
+        "--broker-key-file", type=Path, help="the client certificate's private key (PEM, mqtts)"
+    )
     serve.add_argument("--topic-root", default="grid", help="nodes publish under ROOT/SITE/NODE")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
     serve.add_argument("--port", type=_port, default=8090, help="HTTP port")
@@ -223,7 +246,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings(
         data_dir=args.data_dir,
-        broker=parse_broker_url(args.broker),
+        broker=_broker(args),
         db_url=args.db,
         topic_root=args.topic_root,
         host=args.host,
@@ -256,6 +279,17 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         console.stop()
     return 0
+
+
+def _broker(args: argparse.Namespace) -> BrokerAddress:
+    login = BrokerLogin(
+        username=args.broker_username,
+        password_file=args.broker_password_file,
+        ca_file=args.broker_ca_file,
+        cert_file=args.broker_cert_file,
+        key_file=args.broker_key_file,
+    )
+    return broker_address(args.broker, login, os.environ)  # a ValueError names the option
 
 
 def _clips(args: argparse.Namespace) -> ClipSettings:

@@ -20,12 +20,13 @@ class TlsConfigError(ValueError):
     """A TLS file cannot be used (missing, unreadable, not PEM, key not matching).
 
     `option` is the caller's name of the file that is wrong (for a certificate and its key, the
-    certificate's), so a checker can point at it.
+    certificate's), so a checker can point at it; `reason` is why, without the names.
     """
 
-    def __init__(self, message: str, option: str = "") -> None:
+    def __init__(self, message: str, option: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.option = option
+        self.reason = reason or message
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +68,20 @@ class TlsOptions:
                 cafile=str(self.ca_file) if self.ca_file is not None else None,
             )
         except (OSError, ValueError) as exc:
+            why = _why(exc)
             raise TlsConfigError(
-                f"{names.ca_file} {self.ca_file}: {_why(exc)}", names.ca_file
+                f"{names.ca_file} {self.ca_file}: {why}", names.ca_file, why
             ) from exc
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.cert_file is not None and self.key_file is not None:
             try:
                 ctx.load_cert_chain(self.cert_file, self.key_file)
             except (OSError, ValueError) as exc:
+                why = _why(exc)
                 raise TlsConfigError(
-                    f"{names.cert_file} {self.cert_file} / {names.key_file} {self.key_file}: "
-                    f"{_why(exc)}",
+                    f"{names.cert_file} {self.cert_file} / {names.key_file} {self.key_file}: {why}",
                     names.cert_file,
+                    why,
                 ) from exc
         # Only the host name check is ever skipped: verify_mode stays CERT_REQUIRED.
         ctx.check_hostname = not self.insecure

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from grid_console.clock import Clock
 from grid_console.ingest.broker import BrokerAddress
 from grid_console.ingest.service import Inbound
+from grid_contract.broker_tls import describe_connect_error
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class ConsoleMqtt:
         self._lock = threading.Lock()
         self._connection = 0
         self._connected = threading.Event()
+        self._last_error: str | None = None
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
         self._queue: queue.Queue[_Item | None] = queue.Queue()
@@ -95,6 +98,11 @@ class ConsoleMqtt:
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
+        if address.username is not None:
+            self._client.username_pw_set(address.username, address.password)
+        context = address.tls_context()  # a ValueError names a bad file, before any thread
+        if context is not None:
+            self._client.tls_set_context(context)
         self._client.reconnect_delay_set(1, 10)
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
@@ -105,6 +113,11 @@ class ConsoleMqtt:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last attempt to connect failed (None once connected): for /api/health."""
+        return self._last_error
 
     def wait_subscribed(self, timeout: float) -> bool:
         return self._subscribed.wait(timeout)
@@ -156,8 +169,12 @@ class ConsoleMqtt:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            logger.error("broker %s refused the console: %s", self._address.url, reason_code)
+            # A wrong password or a banned account: paho connects again after its delay, so a
+            # fixed password file (with a restart) or a fixed broker account is picked up.
+            self._last_error = refusal(reason_code)
+            logger.error("broker %s: %s; retrying", self._address.url, self._last_error)
             return
+        self._last_error = None
         with self._lock:
             self._connection += 1
         logger.info(
@@ -175,11 +192,18 @@ class ConsoleMqtt:
         self._subscribed.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        logger.warning("cannot reach broker %s; retrying", self._address.url)
+        # paho calls this inside its `except OSError`, so the cause (a TLS error among them)
+        # is still at hand.
+        message, is_tls = describe_connect_error(sys.exc_info()[1])
+        self._last_error = message
+        log = logger.error if is_tls else logger.warning
+        log("cannot connect to broker %s: %s; retrying", self._address.url, message)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, *args: Any) -> None:
+        was_connected = self._connected.is_set()
         self._connected.clear()
-        if not self._stopping.is_set():
+        # After a refused login the refusal was logged already; this is only its close.
+        if was_connected and not self._stopping.is_set():
             logger.warning("lost the broker %s; reconnecting", self._address.url)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -225,3 +249,18 @@ class ConsoleMqtt:
             current = item.connection == self._connection
         if current:
             self._client.ack(item.mid, item.qos)
+
+
+# MQTT 5 CONNACK reason codes of a refused login (Mosquitto answers 134 to a wrong password).
+_LOGIN_CODES = frozenset({134, 135})
+
+
+def refusal(reason: ReasonCode) -> str:
+    """Words for a refused CONNECT: the reason's name and number, and what to check."""
+    text = (
+        f"代理拒绝了控制台的连接 / the broker refused the console's connection: {reason} "
+        f"(reason code {reason.value})"
+    )
+    if reason.value in _LOGIN_CODES:
+        text += "; check --broker-username and --broker-password-file"
+    return text

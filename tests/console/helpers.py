@@ -94,8 +94,17 @@ def wait_until(check: Callable[[], T], timeout: float = 10.0, what: str = "condi
 class NodeStandIn:
     """Publishes like a node: QoS 1, each message acknowledged by the broker before the next."""
 
-    def __init__(self, broker: MosquittoBroker, client_id: str = "node-stand-in") -> None:
+    def __init__(
+        self,
+        broker: MosquittoBroker,
+        client_id: str = "node-stand-in",
+        *,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._client.connect(HOST, broker.port)
         self._client.loop_start()
 
@@ -133,12 +142,14 @@ class ConsoleProcess:
         name: str = "console",
         extra: Sequence[str] = (),
         port: int | None = None,
+        broker_url: str | None = None,  # another listener of `broker` (mqtts://...)
+        env: dict[str, str] | None = None,
     ) -> None:
         # A restart passes the port of the console it replaces: pages and links keep working.
         self.port = port or free_port()
         self.log_path = tmp_path / f"{name}.log"
         args = [sys.executable, "-m", "grid_console", "serve",
-                "--data-dir", str(tmp_path / "console"), "--broker", broker.url,
+                "--data-dir", str(tmp_path / "console"), "--broker", broker_url or broker.url,
                 "--topic-root", "grid", "--port", str(self.port), "--client-id", client_id,
                 *extra]  # fmt: skip
         if backend.url:
@@ -146,7 +157,7 @@ class ConsoleProcess:
         if key_file is not None:
             args += ["--command-key-file", str(key_file)]
         self._log = self.log_path.open("ab")
-        env = {**os.environ, "GRID_CONSOLE_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        env = {**os.environ, "GRID_CONSOLE_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self._token: str | None = None
 
