@@ -19,6 +19,8 @@ KIND_NAMES: dict[str, tuple[str, str]] = {
     "sensor_tamper": ("传感器被拆动", "sensor tampered with"),
     "sensor_low_battery": ("传感器电量低", "sensor battery low"),
     "storage_fault": ("节点存储故障", "node storage fault"),
+    # Raised by the console itself when a node's last will says it went offline.
+    "node_offline": ("节点离线", "node offline"),
 }
 
 SEVERITY_NAMES: dict[str, tuple[str, str]] = {
