@@ -574,3 +574,27 @@ def test_a_grid_head_dispatches_in_their_own_grid_only(
     desk.wait_for_timeout(3500)  # one more poll
     assert desk.locator("#live").inner_text().startswith("实时刷新中")
     assert_translated(desk)
+
+
+def test_inbox_takes_back_cannot_reach_once_the_console_answers(
+    console: Console, served: Served, broker: MosquittoBroker, open_tab: Callable[..., Any]
+) -> None:
+    """An operator's tap that failed on a cut network says so; once the console answers again
+    the words go, or they would tell the operator not to try again under a live page."""
+    alert_id = raise_alert(broker, "A-05")
+    case = case_id(console, alert_id)
+    desk = open_tab(DESKTOP)
+    sign_in(desk, served.base, "zhaoop", "/inbox")
+    desk.goto(f"{served.base}/cases/{case}")
+    desk.locator("#detail-state[data-state='reported']").wait_for(timeout=TIMEOUT_MS)
+    cut = "**/api/cases/*/actions"
+    desk.route(cut, lambda route: route.abort("internetdisconnected"))
+    desk.click("button[data-action='register']")
+    desk.wait_for_function("document.getElementById('act-error').textContent === '无法连接平台'")
+    assert state_of(console, alert_id) == "reported"
+    desk.unroute(cut)
+    desk.wait_for_function(
+        "document.getElementById('act-error').textContent === ''", timeout=TIMEOUT_MS
+    )
+    desk.click("button[data-action='register']")
+    desk.locator("#detail-state[data-state='registered']").wait_for(timeout=TIMEOUT_MS)

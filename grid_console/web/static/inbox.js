@@ -348,6 +348,10 @@ async function refreshHealth() {
 
 async function tick() {
   await refreshList();
+  // The console answers again: a "cannot reach the console" from a tap during the outage is
+  // no longer true, and left there it would tell the operator not to try again.
+  const status = document.getElementById("act-error");
+  if (status && status.textContent === t("err.network")) status.textContent = "";
   try {
     await refreshDetail();
   } catch (e) {
