@@ -40,8 +40,11 @@ def _version(path: str) -> int:
 
 
 class PostgresCluster:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        # A cluster that is crashed on purpose must keep what it acknowledged, as a production
+        # server does; the others trade that for speed.
+        self.durable = durable
         self.port = free_port()
         # Under /tmp, not pytest's tmp_path: that one is private to root, and as root the
         # server runs as `postgres`, which must reach its data directory.
@@ -57,11 +60,17 @@ class PostgresCluster:
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--no-sync")  # fmt: skip
-        # Durability settings off: these databases live for one test run.
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses={HOST} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        self.resume()
+
+    def pause(self) -> None:
+        """The server gone at once, as on a crash or a cut network; its data stays."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        """The server (back) on its port."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={HOST} -c max_connections=200"
+        if not self.durable:  # these databases live for one test run
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
                   "-t", "60", "start")  # fmt: skip
 
