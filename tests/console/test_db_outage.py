@@ -72,6 +72,7 @@ def test_events_published_while_postgresql_is_down_are_applied_once_when_it_retu
         assert console.proc.poll() is None, f"the console died:\n{console.text()}"
         health = console.health()
         assert health is not None and health["mqtt"] == "connected"
+        assert str(health["database"]).startswith("unavailable"), health
 
         own_cluster.resume()
         wait_until(lambda: applied() == 2 * (len(before) + len(during)), 90, "every event")
@@ -79,6 +80,7 @@ def test_events_published_while_postgresql_is_down_are_applied_once_when_it_retu
         assert sorted(c["alert_id"] for c in cases) == sorted(before + during)
         assert all(c["problem_gone"] and c["latest_seq"] == 2 for c in cases)
         assert console.proc.poll() is None
+        assert (console.health() or {}).get("database") == "ok"
     finally:
         node.close()
         assert console.end() == 0, console.text()
