@@ -65,7 +65,9 @@ def test_events_published_while_postgresql_is_down_are_applied_once_when_it_retu
         own_cluster.pause()
         publish(during)
         assert console.proc.poll() is None
-        wait_until(lambda: "database busy" in console.text(), 30, "the console to notice")
+        wait_until(
+            lambda: "cannot apply a message on" in console.text(), 30, "the console to notice"
+        )
         # An outage of seconds, not a blip: the ingest, the deadline job, the notifier and the
         # command sender all meet it, several times each.
         time.sleep(6)
