@@ -28,6 +28,7 @@ from grid_console.clock import Clock
 from grid_console.commands.keys import OPTION, CommandKeys, node_of
 from grid_console.commands.models import OutboxCommand
 from grid_console.db.session import transaction
+from grid_console.failures import FailureLog
 from grid_contract.signing import sign
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class CommandSender:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-commands", daemon=True)
+        self._failures = FailureLog(logger, "command outbox", clock)
         # The nodes already warned about; replaced, never changed in place, so that
         # /api/health reads it from another thread without a lock.
         self._waiting_for_key: frozenset[str] = frozenset()
@@ -100,8 +102,10 @@ class CommandSender:
         while not self._stopping.is_set():
             try:
                 self.send_due()
-            except Exception:
-                logger.exception("command outbox pass failed; retrying")
+            except Exception as exc:
+                self._failures.failed(exc, "command outbox pass failed; retrying")
+            else:
+                self._failures.succeeded()
             self._wake.wait(self._poll_s)
             self._wake.clear()
 

@@ -41,6 +41,7 @@ from grid_console.deadlines.models import Deadline
 from grid_console.deadlines.schedule import DeadlineKind
 from grid_console.dispatch.auto import active_assignees, auto_dispatch
 from grid_console.dispatch.notify_hook import SYSTEM, notification_due
+from grid_console.failures import FailureLog
 from grid_console.kinds.overlay import effective_policy
 from grid_console.people.models import Person
 from grid_console.people.service import nearest
@@ -179,6 +180,7 @@ class DeadlineWorker:
         self._poll_s = poll_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-deadlines", daemon=True)
+        self._failures = FailureLog(logger, "deadline job", clock)
 
     def start(self) -> None:
         self._thread.start()
@@ -192,8 +194,10 @@ class DeadlineWorker:
         while not self._stopping.is_set():
             try:
                 self._job.run_once(self._clock())
-            except Exception:
-                logger.exception("deadline pass failed; retrying")
+            except Exception as exc:
+                self._failures.failed(exc, "deadline pass failed; retrying")
+            else:
+                self._failures.succeeded()
             self._stopping.wait(self._poll_s)
 
 

@@ -35,6 +35,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from grid_console.clock import Clock
+from grid_console.failures import FailureLog
 from grid_console.ingest.broker import BrokerAddress
 from grid_console.ingest.service import Inbound
 from grid_contract.broker_tls import describe_connect_error
@@ -92,6 +93,8 @@ class ConsoleMqtt:
         self._stopping = threading.Event()
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="console-ingest", daemon=True)
+        # One for the worker thread, across messages: an outage fails message after message.
+        self._failures = FailureLog(logger, "MQTT ingest", clock)
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=options.client_id,
@@ -232,14 +235,16 @@ class ConsoleMqtt:
         while not self._stopping.is_set():
             try:
                 self._handler(inbound)
-                return True
-            except Exception:
+            except Exception as exc:
                 # The handler quarantines bad messages itself; what reaches here is the
                 # database being unavailable. Keep the message and retry: never drop it.
                 self._on_error()
-                logger.exception("cannot apply a message on %s; retrying", inbound.topic)
+                self._failures.failed(exc, "cannot apply a message on %s; retrying", inbound.topic)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, self._options.retry_max_s)
+            else:
+                self._failures.succeeded()
+                return True
         return False
 
     def _ack(self, item: _Item) -> None:

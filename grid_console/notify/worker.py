@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from grid_console.cases.models import Case, CaseEvent
 from grid_console.clock import Clock, format_timestamp
 from grid_console.db.session import transaction
+from grid_console.failures import FailureLog
 from grid_console.notify.http import SendResult
 from grid_console.notify.message import SHANGHAI, Message, latest_snapshot, render
 from grid_console.notify.models import Delivery, DeliveryAttempt, DeliveryStatus
@@ -60,6 +61,7 @@ class DeliveryWorker:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-notify", daemon=True)
         self._pool = ThreadPoolExecutor(options.parallel, thread_name_prefix="console-send")
+        self._failures = FailureLog(logger, "notification worker", clock)
 
     def start(self) -> None:
         released = transaction(self._engine, self._release_own_claims)
@@ -102,8 +104,10 @@ class DeliveryWorker:
         while not self._stopping.is_set():
             try:
                 self.run_due()
-            except Exception:
-                logger.exception("notification pass failed; retrying")
+            except Exception as exc:
+                self._failures.failed(exc, "notification pass failed; retrying")
+            else:
+                self._failures.succeeded()
             self._wake.wait(self._options.poll_s)
             self._wake.clear()
 

@@ -4,6 +4,7 @@ when the database is back. The console keeps running and says what is wrong."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,30 @@ from tests.console.pg import PostgresCluster, find_bindir
 from tests.integration.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
+
+# The background loops that retry forever while the database is gone.
+LOOPS = (
+    "grid_console.ingest.mqtt",
+    "grid_console.deadlines.job",
+    "grid_console.notify.worker",
+    "grid_console.commands.sender",
+)
+_HEADER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ([A-Z]+) (\S+): (.*)$")
+
+
+def log_records(text: str) -> list[tuple[str, str, str, bool]]:
+    """The console's log as (level, logger, message, has a traceback) records.
+
+    One logged exception is one traceback here, even when Python prints its chain (the
+    driver's error, then SQLAlchemy's) as two "Traceback" blocks."""
+    records: list[tuple[str, str, str, bool]] = []
+    for line in text.splitlines():
+        header = _HEADER.match(line)
+        if header:
+            records.append((header[1], header[2], header[3], False))
+        elif records and line.startswith("Traceback (most recent call last)"):
+            records[-1] = (*records[-1][:3], True)
+    return records
 
 
 @pytest.fixture
@@ -75,6 +100,22 @@ def test_events_published_while_postgresql_is_down_are_applied_once_when_it_retu
         health = console.health()
         assert health is not None and health["mqtt"] == "connected"
         assert str(health["database"]).startswith("unavailable"), health
+        # Each loop shows its first failure with the traceback; the repeats are counted, not
+        # logged again, so an outage of hours does not bury the log.
+        records = log_records(console.text())
+        failed = {
+            name
+            for level, name, message, _ in records
+            if name in LOOPS and level == "ERROR" and message.endswith("; retrying")
+        }
+        assert failed == set(LOOPS), console.text()
+        tracebacks = [(name, message) for _, name, message, tb in records if tb]
+        assert len(tracebacks) <= 5, tracebacks
+        assert all(tracebacks.count(t) == 1 for t in tracebacks), tracebacks
+        assert not any(name == "grid_console.db.session" for _, name, _, _ in records), (
+            "the retries inside one transaction while the database is unreachable are the "
+            "loop's to report"
+        )
 
         own_cluster.resume()
         wait_until(lambda: applied() == 2 * (len(before) + len(during)), 90, "every event")
@@ -83,6 +124,17 @@ def test_events_published_while_postgresql_is_down_are_applied_once_when_it_retu
         assert all(c["problem_gone"] and c["latest_seq"] == 2 for c in cases)
         assert console.proc.poll() is None
         assert (console.health() or {}).get("database") == "ok"
+
+        def said_works_again() -> set[str]:
+            return {
+                name
+                for level, name, message, _ in log_records(console.text())
+                if level == "INFO" and " works again after " in message
+            }
+
+        wait_until(lambda: said_works_again() >= failed, 30, "every loop to say it works again")
+        tracebacks = [(name, message) for _, name, message, tb in log_records(console.text()) if tb]
+        assert len(tracebacks) <= 5, tracebacks
     finally:
         node.close()
         assert console.end() == 0, console.text()
