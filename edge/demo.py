@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -165,6 +166,18 @@ def _console(workdir: Path, broker_url: str, key_file: Path, why: str | None) ->
     return centre
 
 
+def _stop_on_sigterm() -> None:
+    """`kill`, a service manager or a test ends the demo with SIGTERM, and Python's default for it
+    ends the process at once: the broker and the console it started would run on, orphaned.
+    Raised as SystemExit instead, it leaves through the `finally` that stops them."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    if threading.current_thread() is threading.main_thread():  # signals reach only that one
+        signal.signal(signal.SIGTERM, leave)
+
+
 def run_demo(
     data_dir: Path,
     *,
@@ -213,6 +226,7 @@ def run_demo(
     print(f"demo: platform commands are signed with the key in {key_file}", flush=True)
     node = Node(site, SystemClock())
     node.start()
+    _stop_on_sigterm()
     try:
         time.sleep(duration_s)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -70,5 +71,22 @@ def test_the_demo_prints_its_pages_first_and_raises_alerts(
         key = tmp_path / "demo" / "command.key"
         assert key.stat().st_mode & 0o077 == 0 and len(key.read_text().strip()) >= 32
     finally:
-        proc.terminate()
-        proc.wait(30)
+        proc.terminate()  # SIGTERM, as `kill` or a service manager ends it
+        code = proc.wait(30)
+    # ... and it takes its broker and console with it, not leaving them running orphaned.
+    assert code == 0, code
+    found = re.search(r":(\d+)/", console.group(1))
+    assert found is not None
+    port = int(found[1])
+    deadline = time.monotonic() + 10
+    while _answers(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _answers(port), "the demo's grid console still runs after the demo ended"
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
