@@ -18,13 +18,14 @@ from grid_console.commands.sender import CommandSender
 from grid_console.db.engine import make_engine
 from grid_console.db.migrate import upgrade
 from grid_console.deadlines.job import DeadlineJob, DeadlineWorker
+from grid_console.hosts import is_loopback
 from grid_console.ingest.mqtt import ConsoleMqtt, SessionOptions
 from grid_console.ingest.schemas import Validators
 from grid_console.ingest.service import IngestService
 from grid_console.ingest.stats import IngestStats
 from grid_console.ingest.topics import TopicMap
 from grid_console.kinds.service import KindSettingsService
-from grid_console.metrics.access import MetricsAccess, is_loopback
+from grid_console.metrics.access import MetricsAccess
 from grid_console.metrics.collector import ConsoleCollector, console_registry
 from grid_console.metrics.route import metrics_router
 from grid_console.notify.setup import build_worker

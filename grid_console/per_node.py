@@ -23,11 +23,6 @@ class PerNodeFiles:
     def path_for(self, site: str, node: str) -> Path | None:
         return self.per_node.get((site, node), self.default)
 
-    def entries(self) -> list[tuple[str, Path]]:
-        """Each file with the entry that named it (`FILE` or `SITE/NODE`), default first."""
-        named = [(f"{site}/{node}", path) for (site, node), path in self.per_node.items()]
-        return ([("FILE", self.default)] if self.default is not None else []) + named
-
 
 def parse_per_node_files(entries: Iterable[str], option: str) -> PerNodeFiles:
     """`FILE` or `SITE/NODE=FILE`; a second default or a node named twice is refused, with

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.broker import MosquittoBroker, find_mosquitto
+from tests.integration.pki import Pki, have_openssl, make_pki
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,3 +56,12 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield instance
     finally:
         instance.kill()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA with broker and client certificates, for the node's and the console's
+    TLS tests."""
+    if not have_openssl():
+        pytest.skip("openssl not installed (apt-get install openssl); CI installs it")
+    return make_pki(tmp_path_factory.mktemp("pki"))

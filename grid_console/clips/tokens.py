@@ -8,22 +8,20 @@ The files are read at each fetch, so a node's rotated token needs only the file 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from grid_console.per_node import parse_per_node_files
+from grid_console.per_node import PerNodeFiles, parse_per_node_files
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class NodeTokens:
-    default: Path | None = None
-    per_node: Mapping[tuple[str, str], Path] = field(default_factory=dict)
+    files: PerNodeFiles = field(default_factory=PerNodeFiles)
 
     def token_for(self, site: str, node: str) -> str | None:
-        path = self.per_node.get((site, node), self.default)
+        path = self.files.path_for(site, node)
         if path is None:
             return None
         try:
@@ -37,5 +35,4 @@ class NodeTokens:
 
 def parse_node_tokens(entries: Iterable[str]) -> NodeTokens:
     """`FILE` or `SITE/NODE=FILE`; a second default or a node named twice is refused."""
-    files = parse_per_node_files(entries, "node-token-file")
-    return NodeTokens(files.default, files.per_node)
+    return NodeTokens(parse_per_node_files(entries, "node-token-file"))

@@ -12,7 +12,6 @@ CA file that is no CA refuses the start naming the option and the file.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from grid_console.hosts import is_loopback
 from grid_contract.broker_tls import TlsConfigError, TlsNames, TlsOptions
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def broker_address(url: str, login: BrokerLogin, env: Mapping[str, str]) -> Brok
         address.host, address.port, address.tls, login.username or None, password, options
     )
     address.tls_context()  # a bad CA, certificate or key refuses the start now
-    if password is not None and not address.tls and not _is_loopback(address.host):
+    if password is not None and not address.tls and not is_loopback(address.host):
         logger.warning(
             "代理 %s 的密码以明文发送 / the broker password for %s is sent without TLS: "
             "use mqtts://",
@@ -171,12 +171,3 @@ def _files_of(options: TlsOptions, option: str) -> str:
     if option == _TLS_NAMES.ca_file:
         return str(options.ca_file)
     return f"{options.cert_file} / {options.key_file}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

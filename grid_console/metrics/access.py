@@ -16,7 +16,6 @@ it listens beyond (edge/api/auth.py). The console does the same, with one more d
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,20 +23,10 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 from grid_console.auth.roles import READS_DIRECTORY
+from grid_console.hosts import is_loopback
 from grid_console.web.security import Security
 
 logger = logging.getLogger(__name__)
-
-
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_metrics_token(path: Path | None) -> str | None:

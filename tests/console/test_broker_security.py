@@ -22,7 +22,7 @@ from tests.console.conftest import Backend
 from tests.console.helpers import ConsoleProcess, NodeStandIn, wait_until
 from tests.console.payloads import PREFIX, alert, encode, new_alert_id
 from tests.integration.broker import HOST, Subscriber
-from tests.integration.pki import Pki, SecureBroker, have_openssl, make_pki
+from tests.integration.pki import Pki, SecureBroker
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +32,6 @@ PASSWORDS = {NODE: "n0de-Pa55-console-test", CONSOLE: "c0nsole-Pa55-test-1"}
 # Mosquitto answers a wrong password with 135 (Not authorized) over MQTT 5; 134 is the other
 # reason a broker may give (Bad User Name or Password).
 REFUSED = re.compile(r"(Not authorized|Bad User Name or Password) \(reason code 13[45]\)")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    if not have_openssl():
-        pytest.skip("openssl not installed (apt-get install openssl); CI installs it")
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -263,8 +263,8 @@ def test_no_clip_unreachable_relative_and_a_token_the_node_wants(
 
 def test_node_token_entries_are_checked() -> None:
     tokens = parse_node_tokens(["/etc/all.token", "xizhen/gate-1=/etc/g1.token"])
-    assert tokens.default == Path("/etc/all.token")
-    assert tokens.per_node == {("xizhen", "gate-1"): Path("/etc/g1.token")}
+    assert tokens.files.default == Path("/etc/all.token")
+    assert tokens.files.per_node == {("xizhen", "gate-1"): Path("/etc/g1.token")}
     assert NodeTokens().token_for("xizhen", "gate-1") is None
     for bad, named in ((["a", "b"], "more than one"), (["x=y"], "not FILE or"),
                        (["s/n=a", "s/n=b"], "named twice")):  # fmt: skip

@@ -37,7 +37,7 @@ from tests.integration.broker import (
     free_port,
 )
 from tests.integration.node import NodeProcess
-from tests.integration.pki import CertPair, Pki, SecureBroker, have_openssl, make_pki
+from tests.integration.pki import CertPair, Pki, SecureBroker
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +47,6 @@ NODE, OTHER, PLATFORM = "xizhen/gate-1", "xizhen/gate-2", "grid-platform"
 PASSWORDS = {NODE: "n0de-Pa55-7f3a9c", OTHER: "other-Pa55-91c2e4", PLATFORM: "platf-Pa55-5d0e11"}
 PREFIX, OTHER_PREFIX = "grid/xizhen/gate-1", "grid/xizhen/gate-2"
 WAIT_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    if not have_openssl():
-        pytest.skip("openssl not installed (apt-get install openssl); CI installs it")
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
