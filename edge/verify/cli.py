@@ -243,6 +243,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 params=_train_params(args),
                 decision=(mode, threshold),
                 progress=_progress,
+                train_synthetic=not args.no_train_synthetic,
             )
     except _ERRORS as exc:
         print(exc, file=sys.stderr)
@@ -336,6 +337,11 @@ def register(models_subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     e.add_argument("--stock-threshold", type=float, default=0.3, help="stock rule (default 0.3)")
     e.add_argument("--json", help="also write the figures as JSON here")
     e.add_argument("--brief", action="store_true", help="no per-file lines")
+    e.add_argument(
+        "--no-train-synthetic",
+        action="store_true",
+        help="judge the synthetic views (--data of synth-lift) but never train on them",
+    )
     e.set_defaults(func=cmd_eval)
 
     s = add("synth-lift", help="make synthetic lift views (objects pasted into lift frames)")

@@ -123,17 +123,24 @@ def cross_validate(
     params: TrainParams | None = None,
     decision: tuple[str, float] = ("combined", 0.5),
     progress: Progress | None = None,
+    train_synthetic: bool = True,
 ) -> list[Scored]:
     """Leave each fold out in turn: train on the rest (all its views), score the fold.
 
     A synthetic view is scored (apart from the real ones) by the fold that holds out the lift
     its background came from (the first of its sources); its pasted object's photo may have
     been seen on another background, which is one more reason its figures are only a check.
+    With `train_synthetic` False the synthetic views are judged but never trained on: the
+    baseline that says what training on them bought.
     """
     alarm_of = {it.id: it.alarm for it in items}
     scored: list[Scored] = []
     for n, fold in enumerate(folds, 1):
-        train_ids = {it.id for it in train_items(items, fold)}
+        train_ids = {
+            it.id
+            for it in train_items(items, fold)
+            if train_synthetic or it.kind is not ItemKind.SYNTHETIC
+        }
         held = {s for it in items if it.id in fold.test_ids for s in it.sources}
         test = [it for it in items if it.id in fold.test_ids]
         test += [
@@ -180,6 +187,38 @@ def wilson(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * total)) / denom
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
     return (100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half))
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """The chance that a random e-bike view scores above a random view of a negative class
+    (ties count half): 0.5 means the score cannot tell the two apart, 1.0 always can. Unlike
+    a rate at one threshold it does not move when a recipe only shifts every score, so it says
+    whether a change separates the classes or merely trades recall for false alarms."""
+    if not positives or not negatives:
+        return float("nan")
+    pos = np.asarray(positives, dtype=np.float64)[:, None]
+    neg = np.asarray(negatives, dtype=np.float64)[None, :]
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
+SCORES = (
+    ("stock", "stock"),
+    ("verifier", "score"),
+    ("box_only", "box"),
+    ("whole_car_only", "frame"),
+)
+"""(method, the Scored field it ranks by) for separability."""
+
+
+def separability(scored: Sequence[Scored], which: str, group: str) -> dict[str, float]:
+    """Per negative class: AUC of e-bike views against that class's views, camera views of
+    `group` only, ranked by the `which` field of Scored (nan when either side is empty)."""
+    views = [s for s in scored if s.view and s.group == group]
+    pos = [float(getattr(s, which)) for s in views if s.item.alarm]
+    return {
+        truth: auc(pos, [float(getattr(s, which)) for s in views if s.truth == truth])
+        for truth in NEGATIVES
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,4 +321,8 @@ def summary(
                 out[name][f"{prefix}{key}_n"] = r.total
                 out[name][f"{prefix}{key}_lo"] = round(lo, 1)
                 out[name][f"{prefix}{key}_hi"] = round(hi, 1)
+    for name, which in SCORES:
+        for group in GROUPS[:3]:
+            for truth, value in separability(scored, which, group).items():
+                out[name][f"{group}.auc_{truth}"] = -1.0 if math.isnan(value) else round(value, 3)
     return out

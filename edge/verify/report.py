@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -9,12 +10,14 @@ from edge.verify.dataset import CLASSES
 from edge.verify.evaluate import (
     GROUPS,
     NEGATIVES,
+    SCORES,
     TRUTHS,
     Rule,
     Scored,
     confusion,
     label_confusion,
     rates,
+    separability,
     stock_rule,
     verifier_rule,
 )
@@ -64,6 +67,27 @@ def side_by_side(
         print("\nOBJECT CROPS (lift CCTV crops; not camera views)", file=out)
         for key, title in _CROP_ROWS:
             print(f"{title:34s}" + "".join(f"{t[key]!s:>{width}s}" for t in table), file=out)
+
+
+def separabilities(scored: Sequence[Scored], out: TextIO) -> None:
+    """AUC per negative class and group: whether a score tells the classes apart at all."""
+    print(
+        "\nseparability: AUC of e-bike views against each class (0.5 = cannot tell them apart,"
+        " 1 = always can; no threshold)",
+        file=out,
+    )
+    for group in GROUPS[:3]:
+        if not any(s.group == group and s.view for s in scored):
+            continue
+        table = {name: separability(scored, which, group) for name, which in SCORES}
+        print(f"  {group:26s}" + "".join(f"{name:>16s}" for name in table), file=out)
+        for truth in NEGATIVES:
+            cells = [table[name][truth] for name in table]
+            if all(math.isnan(c) for c in cells):  # no view of this class in the group
+                continue
+            n = sum(1 for s in scored if s.view and s.group == group and s.truth == truth)
+            name = f"{truth} ({n} views)"
+            print(f"    {name:24s}" + "".join(f"{c:16.3f}" for c in cells), file=out)
 
 
 def confusions(scored: Sequence[Scored], threshold: float, stock: float, out: TextIO) -> None:
@@ -155,6 +179,7 @@ def print_report(
                 file=out,
             )
     side_by_side(scored, mode, threshold, stock, out)
+    separabilities(scored, out)
     confusions(scored, threshold, stock, out)
     per_fold(scored, threshold, stock, out)
     sweep(scored, out)

@@ -133,6 +133,10 @@ def test_eval_cross_validates_leaving_each_source_out(
     assert data["lift.false_alarms_wheelchair_n"] == 0  # no real wheelchair in a lift
     assert data["other.false_alarms_wheelchair_n"] >= 1
     assert data["lift.recall_lo"] <= data["lift.recall_pct"] <= data["lift.recall_hi"]
+    # Separability without a threshold, per class, where there are views of it.
+    assert "separability: AUC of e-bike views" in captured.out
+    assert 0.0 <= data["other.auc_bicycle"] <= 1.0
+    assert data["lift.auc_wheelchair"] == -1.0
 
 
 def test_the_feature_cache_gives_the_same_figures(

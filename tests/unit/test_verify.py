@@ -32,10 +32,14 @@ from edge.verify.dataset import (
 )
 from edge.verify.evaluate import (
     Scored,
+    auc,
     confusion,
+    cross_validate,
     group_of,
     rates,
+    separability,
     stock_rule,
+    summary,
     truth_of,
     verifier_rule,
     wilson,
@@ -538,3 +542,87 @@ def test_the_newest_verifier_is_chosen_by_the_number_in_its_name(tmp_path: Path)
     assert newest(tmp_path).name == "ebike_lift_v10.npz"
     with pytest.raises(VerifierFileError, match=r"no ebike_lift_v<N>\.npz"):
         newest(tmp_path / "nothing")
+
+
+def test_auc_says_whether_a_score_tells_two_classes_apart() -> None:
+    assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auc([0.1], [0.9]) == 0.0
+    assert auc([0.5, 0.5], [0.5]) == 0.5  # ties count half
+    assert auc([0.9, 0.3], [0.5, 0.1]) == 0.75  # 3 of the 4 pairs ranked right
+    assert np.isnan(auc([], [0.2]))
+
+
+def test_separability_is_per_group_and_per_class_and_reaches_the_json() -> None:
+    def scored(name: str, kind: ItemKind, label: str, score: float, alarm: bool) -> Scored:
+        boxes = (LabelBox(label, BIKE),) if label else ()
+        item = Item(name, Path("x"), "s", kind, alarm, None, boxes, "lift")
+        return Scored(item, "s", 0.0, score, 1.0 - score, score, "ebike")
+
+    views = [
+        scored("e1", ItemKind.FRAME, "ebike", 0.9, True),
+        scored("e2", ItemKind.FRAME, "ebike", 0.4, True),
+        scored("b1", ItemKind.FRAME, "bicycle", 0.6, False),
+        scored("p1", ItemKind.FRAME, "person", 0.1, False),
+        # A synthetic bicycle that outscores every e-bike: only the synthetic group sees it.
+        scored("s1", ItemKind.SYNTHETIC, "ebike", 0.3, True),
+        scored("s2", ItemKind.SYNTHETIC, "bicycle", 0.95, False),
+    ]
+    lift = separability(views, "score", "lift")
+    assert lift["bicycle"] == 0.5 and lift["people_only"] == 1.0
+    assert np.isnan(lift["wheelchair"])
+    assert separability(views, "score", "synthetic")["bicycle"] == 0.0
+    assert separability(views, "frame", "lift")["people_only"] == 0.0  # ranked by that field
+    figures = summary(views, 0.5, 0.3)
+    assert figures["verifier"]["lift.auc_bicycle"] == 0.5
+    assert figures["verifier"]["synthetic.auc_bicycle"] == 0.0
+    assert figures["verifier"]["lift.auc_wheelchair"] == -1.0  # unmeasured
+
+
+def test_synthetic_views_can_be_judged_without_being_trained_on(tmp_path: Path) -> None:
+    path = write_labels(
+        tmp_path,
+        "q1,q1.jpg,qwaiz,frame,1,,\n"
+        "q2,q2.jpg,qwaiz,frame,0,,\n"
+        "l1,l1.jpg,lilyle,frame,1,,\n"
+        "l2,l2.jpg,lilyle,frame,0,,\n"
+        "s1,s1.jpg,qwaiz+bicycles_a,synthetic,0,,\n"
+        "s2,s2.jpg,lilyle+bicycles_a,synthetic,1,,\n",
+    )
+    items = read_labels(path, tmp_path)
+    spec = _spec()
+    rng = np.random.default_rng(5)
+    features = [
+        ItemFeatures(
+            item_id=it.id,
+            view_id=it.id,
+            cand_x=rng.normal(size=(2, spec.size)).astype(np.float32),
+            cand_y=np.array([0 if it.alarm else 3, 3], dtype=np.int64),
+            cand_origin=("detector", "grid"),
+            cand_boxes=(BIKE, Box(0.0, 0.0, 1.0, 1.0)),
+            obj_x=np.zeros((0, spec.size), dtype=np.float32),
+            obj_y=np.zeros(0, dtype=np.int64),
+            frame_x=rng.normal(size=spec.frame_size).astype(np.float32),
+            stock_score=0.0,
+        )
+        for it in items
+    ]
+    folds = source_folds(items)
+    said: list[str] = []
+    for train_synthetic in (True, False):
+        scored = cross_validate(
+            items,
+            features,
+            folds,
+            spec,
+            ("det.onnx", "ab" * 32),
+            progress=said.append,
+            train_synthetic=train_synthetic,
+        )
+        # Either way each synthetic view is judged, in the fold of its lift.
+        assert sorted((s.item.id, s.fold) for s in scored if s.group == "synthetic") == [
+            ("s1", "qwaiz"),
+            ("s2", "lilyle"),
+        ]
+    # Holding out lilyle leaves q1, q2 and s1 to train on; without synthetic views, two.
+    assert "fold 1/2 lilyle: train on 3 pictures" in said[0]
+    assert "fold 1/2 lilyle: train on 2 pictures" in said[2]
