@@ -167,8 +167,8 @@ class Node:
             return
         if not self.cameras.request_clip(record.camera_id, record.id, self.clock.monotonic()):
             log.warning(
-                "alert %s: no clip (camera %s holds no H.264 packets: just connected, another "
-                "codec, or a capture device)", record.id, record.camera_id,
+                "alert %s: no clip (camera %s holds no H.264 or H.265 packets: just connected, "
+                "another codec, or a capture device)", record.id, record.camera_id,
             )  # fmt: skip
 
     def _command_gate(self, site: SiteConfig) -> CommandGate:

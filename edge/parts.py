@@ -120,12 +120,12 @@ def places_of(settings: Settings) -> dict[str, Place]:
 def can_hold_clips(source: str) -> bool:
     """Whether a camera's packets can become an evidence clip: a stream or a video file, not
     a capture device (OpenCV decodes it, no packets) nor a still picture. A stream in another
-    codec than H.264 is found out only when it connects; its clip URL then answers 404."""
+    codec than H.264 or H.265 is found out only when it connects; its clip URL then answers 404."""
     parsed = parse_source(source)
     if parsed.kind is SourceKind.DEVICE:
         return False
     if parsed.kind is SourceKind.FILE:
-        # A V4L2 device given by path gives raw or MJPEG frames, never H.264 packets.
+        # A V4L2 device given by path gives raw or MJPEG frames, never H.264 or H.265 packets.
         path = Path(source)
         return path.suffix.lower() not in IMAGE_EXTENSIONS and path.parts[:2] != ("/", "dev")
     return True

@@ -1,4 +1,4 @@
-"""Camera-like H.264 files made from the shared footage, encoded once and cached.
+"""Camera-like H.264 (and H.265) files made from the shared footage, encoded once and cached.
 
 A real camera sends H.264 at a fixed frame rate with a fixed GOP (a keyframe every 1-4 s) and
 a bitrate its settings cap, 2-4 Mbit/s for a 1080p main stream, a few hundred kbit/s for a
@@ -64,14 +64,20 @@ class Recipe:
     slow: float = 40.0
     still_s: float = 60.0
     noise: int = 6
+    codec: str = "h264"
+    """`h264`, or `h265`: many Chinese CCTV cameras send H.265 by default."""
 
     @property
     def name(self) -> str:
         s = self.shape
-        return f"{self.source}-{s.width}x{s.height}-g{s.gop}-{s.kbps}k"
+        suffix = "" if self.codec == "h264" else f"-{self.codec}"
+        return f"{self.source}-{s.width}x{s.height}-g{s.gop}-{s.kbps}k{suffix}"
 
     def key(self) -> str:
-        blob = json.dumps({"v": _VERSION, **asdict(self)}, sort_keys=True).encode()
+        described = {"v": _VERSION, **asdict(self)}
+        if self.codec == "h264":
+            del described["codec"]  # the H.264 files cached before H.265 keep their names
+        blob = json.dumps(described, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -85,6 +91,8 @@ def recipes() -> dict[str, Recipe]:
         Recipe("forecourt", MAIN),
         Recipe("lift", SUB),
         Recipe("lift", MAIN),
+        # H.265 at 720p, 20 s looped: cheap enough to encode for a test on a cold cache.
+        Recipe("forecourt", Shape(1280, 720, kbps=2000), still_s=20.0, codec="h265"),
     ]
     return {r.name: r for r in out}
 
@@ -117,15 +125,27 @@ def encode(recipe: Recipe, cache: Path | None = None) -> Path:
             f"noise=alls={recipe.noise}:allf=t,format=yuv420p"
         )
         cmd = [
-            ffmpeg, "-v", "error", "-y", *inputs, "-vf", vf, "-an",
-            "-c:v", "libx264", "-preset", "superfast", "-profile:v", "main", "-bf", "0",
-            "-x264-params", f"keyint={s.gop}:min-keyint={s.gop}:scenecut=0",
+            ffmpeg, "-v", "error", "-y", *inputs, "-vf", vf, "-an", *_codec_args(recipe),
             "-b:v", f"{s.kbps}k", "-maxrate", f"{s.kbps}k", "-bufsize", f"{s.kbps}k",
             "-threads", "1", "-movflags", "+faststart", str(out),
         ]  # fmt: skip
         subprocess.run(cmd, check=True, timeout=3600)
         os.replace(out, path)
     return path
+
+
+def _codec_args(recipe: Recipe) -> list[str]:
+    """The encoder settings of a camera: fixed GOP, no B-frames."""
+    gop = recipe.shape.gop
+    if recipe.codec == "h265":
+        params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:log-level=error"
+        return ["-c:v", "libx265", "-preset", "superfast", "-x265-params", params]
+    if recipe.codec != "h264":
+        raise ValueError(f"unknown codec {recipe.codec!r}: h264 or h265")
+    return [
+        "-c:v", "libx264", "-preset", "superfast", "-profile:v", "main", "-bf", "0",
+        "-x264-params", f"keyint={gop}:min-keyint={gop}:scenecut=0",
+    ]  # fmt: skip
 
 
 def _inputs(recipe: Recipe, work: Path) -> list[str]:

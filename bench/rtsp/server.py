@@ -4,8 +4,8 @@ the project, because the project's virtualenv has no `gi`.
 
     /usr/bin/python3 bench/rtsp/server.py --port 0 --mount cam1=/path/a.mp4 [--mount ...]
 
-Each mount serves one H.264 MP4 as a live camera would: a producer pipeline plays the file at
-real time and loops it for ever, whether anyone watches or not; a client joining gets the
+Each mount serves one H.264 or H.265 MP4 as a live camera would: a producer pipeline plays the
+file at real time and loops it for ever, whether anyone watches or not; a client joining gets the
 stream from its next keyframe on, stamped with the server's clock. Many clients of one mount
 share its stream (one producer, one RTP payloader), so N cameras on a few mounts cost the
 server little, which matters when it runs beside the node it feeds on two cores.
@@ -40,8 +40,20 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 _LAUNCH = (
     "( appsrc name=src is-live=true format=time min-latency=0 "
-    "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    "! {codec}parse ! rtp{codec}pay name=pay0 pt=96 config-interval=-1 )"
 )
+
+
+def codec_of(path: str) -> str:
+    """`h265` when the MP4's video sample entry is HEVC, else `h264`. The entry's type follows
+    the first `stsd` box header (size, type, version and flags, entry count, entry size); the
+    footage's `+faststart` puts `moov` before the coded frames, so that first `stsd` is the
+    real one (looking for `hvcC` anywhere would also match coded bytes by chance)."""
+    with open(path, "rb") as f:
+        head = f.read(8 * 2**20)
+    at = head.find(b"stsd")
+    entry = head[at + 16 : at + 20] if at >= 0 else b""
+    return "h265" if entry in (b"hev1", b"hvc1") else "h264"
 
 
 def _running_time(element: object) -> int:
@@ -74,9 +86,10 @@ class Producer:
         self.stop()
         self.path = path
         self.caps = None
+        codec = codec_of(path)
         self.pipeline = Gst.parse_launch(
-            f'filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 '
-            "! video/x-h264,stream-format=byte-stream,alignment=au "
+            f'filesrc location="{path}" ! qtdemux ! {codec}parse config-interval=-1 '
+            f"! video/x-{codec},stream-format=byte-stream,alignment=au "
             "! appsink name=sink sync=true emit-signals=true max-buffers=4 drop=false"
         )
         sink = self.pipeline.get_by_name("sink")
@@ -174,7 +187,7 @@ class Bench:
             self.producers[name] = Producer(name, path, random.Random(f"{seed}/{name}"))
             self.clients[name] = set()
             factory = GstRtspServer.RTSPMediaFactory()
-            factory.set_launch(_LAUNCH)
+            factory.set_launch(_LAUNCH.format(codec=codec_of(path)))
             factory.set_shared(True)
             factory.connect("media-configure", self._on_media, name)
             mount_points.add_factory(f"/{name}", factory)

@@ -41,6 +41,9 @@ __all__ = ["AvOptions", "AvReader", "open_av_reader"]
 log = logging.getLogger(__name__)
 
 _START_CODES = (b"\x00\x00\x00\x01", b"\x00\x00\x01")
+# The codecs a clip can be remuxed from (FFmpeg's names), each with the filter that turns an
+# MP4 file's length-prefixed NAL units into the start codes a raw stream has.
+_ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 # Consecutive packets the decoder refuses before the stream counts as broken (10 s at 25 fps).
 _MAX_BAD_PACKETS = 250
 
@@ -88,8 +91,9 @@ class AvReader:
         self._clock = clock
         self._live = live
         self._realtime = realtime
-        # Clips remux H.264 as sent; another codec (MJPEG, MPEG-4 part 2 files) has no clip.
-        self._ring = ring if self._ctx.name == "h264" else None
+        # Clips remux H.264 and H.265 as sent; another codec (MJPEG, MPEG-4 part 2 files) has
+        # no clip.
+        self._ring = ring if self._ctx.name in _ANNEXB_FILTERS else None
         self._budget = budget
         self._wait = wait
         self._packets: Iterator[av.Packet[Any]] = container.demux(self._stream)
@@ -105,7 +109,7 @@ class AvReader:
         self._substream: bool | None = None
         policy.restart()
         if self._ring is not None:
-            self._ring.restart(self._header(), self._rate())
+            self._ring.restart(self._header(), self._rate(), self._ctx.name)
 
     def fps(self) -> float:
         return 0.0  # paced here, by timestamps
@@ -266,7 +270,7 @@ class AvReader:
         # MP4 files (demos) store length-prefixed NAL units; a clip wants start codes. The filter
         # takes the packet it is given, so it gets a copy: the original is still to be decoded.
         if self._bsf is None:
-            self._bsf = BitStreamFilterContext("h264_mp4toannexb", self._stream)
+            self._bsf = BitStreamFilterContext(_ANNEXB_FILTERS[self._ctx.name], self._stream)
         copy = av.Packet(data)
         copy.pts, copy.dts, copy.time_base = packet.pts, packet.dts, packet.time_base
         return b"".join(bytes(p) for p in self._bsf.filter(copy))

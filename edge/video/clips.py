@@ -1,6 +1,6 @@
 """Evidence clips: the packets a `PacketRing` gathered around an alert, remuxed into an MP4.
 
-Nothing is decoded or re-encoded: the H.264 the camera sent is put into an MP4 container as
+Nothing is decoded or re-encoded: the H.264 or H.265 the camera sent is put into an MP4 as
 it is, so a clip costs the node a file write, not a core. Frames get evenly spaced timestamps
 at the stream's frame rate (cameras send a fixed rate; the arrival times on a busy node
 jitter). Clips are written by one thread (`ClipWriter`), off the capture threads, into one
@@ -45,7 +45,7 @@ def remux_clip(clip: ClipRequest, path: Path) -> int:
     if not clip.packets:
         return 0
     fps = Fraction(clip.fps).limit_denominator(1001)
-    src = av.open(io.BytesIO(raw), "r", format="h264", options={"framerate": str(float(fps))})
+    src = av.open(io.BytesIO(raw), "r", format=clip.codec, options={"framerate": str(float(fps))})
     tmp = path.with_suffix(".tmp")
     written = 0
     try:

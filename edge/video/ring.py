@@ -1,7 +1,7 @@
 """The last seconds of a camera's encoded stream, for the evidence clip of an alert.
 
 Frigate's habit, which operators expect: a clip from 5 s before the alert to 5 s after. The
-packets are kept as they arrived (H.264 Annex B, nothing decoded or re-encoded), from the
+packets are kept as they arrived (H.264 or H.265 Annex B, nothing decoded or re-encoded), from the
 keyframe at or before `pre_s` ago, since a clip can only start on a keyframe. An alert asks
 for a clip (`request`); the packets already held are copied into it at once and every packet
 that arrives until `post_s` after the alert is appended, so the ring itself never holds more
@@ -29,7 +29,7 @@ _MAX_RING_BYTES = 32 * 2**20
 @dataclass(frozen=True, slots=True)
 class Packet:
     ts: float  # arrival, on the capture clock's monotonic scale
-    data: bytes  # H.264 Annex B
+    data: bytes  # H.264 or H.265 Annex B
     key: bool
 
 
@@ -41,10 +41,11 @@ class ClipRequest:
     camera_id: str
     at: float
     end: float
-    header: bytes  # SPS/PPS of the stream, Annex B (a clip must be decodable on its own)
+    header: bytes  # the stream's parameter sets, Annex B (a clip must be decodable on its own)
     fps: float
     packets: list[Packet] = field(default_factory=list)
     cut_short: bool = False
+    codec: str = "h264"  # FFmpeg's name of the raw stream: h264 or hevc
 
 
 class PacketRing:
@@ -71,13 +72,16 @@ class PacketRing:
         self._bytes = 0
         self._header = b""
         self._fps = 25.0
+        self._codec = "h264"
         self._pending: list[ClipRequest] = []
         self.requested = 0
         self.refused = 0
 
-    def restart(self, header: bytes, fps: float) -> None:
-        """A new connection: its parameter sets and frame rate; clips in progress end here."""
+    def restart(self, header: bytes, fps: float, codec: str = "h264") -> None:
+        """A new connection: its parameter sets, frame rate and codec (`h264` or `hevc`);
+        clips in progress end here."""
         with self._lock:
+            self._codec = codec
             done, self._pending = self._pending, []
             self._packets.clear()
             self._bytes = 0
@@ -133,7 +137,7 @@ class PacketRing:
             packets = held[held.index(first) :]
             self._pending.append(
                 ClipRequest(clip_id, self.camera_id, at, at + self.post_s, self._header,
-                            self._fps, packets)
+                            self._fps, packets, codec=self._codec)
             )  # fmt: skip
             self.requested += 1
             return True

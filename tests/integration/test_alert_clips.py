@@ -2,7 +2,8 @@
 the RTSP bench (the forecourt with a van in the fire lane, 1080p H.264, GOP 2 s), raises the
 fire-lane alert on a real broker, names the clip in the payload, and serves an MP4 that plays:
 about 10 s (5 s before, 5 s after, from a keyframe), every frame decodable, the camera's own
-H.264 (not re-encoded)."""
+H.264 (not re-encoded). The same with a camera that sends H.265, as many Chinese CCTV cameras
+do by default."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.schemas import validate
 pytestmark = pytest.mark.integration
 PREFIX = "grid/xizhen/gate-1"
 FORECOURT = "forecourt-1920x1080-g50-3000k"
+FORECOURT_H265 = "forecourt-1280x720-g50-2000k-h265"
 
 CONFIG = """\
 site: {{id: xizhen, name: 西镇社区}}
@@ -45,10 +47,13 @@ cameras:
 """
 
 
-@pytest.fixture
-def rtsp(data_dir: Path) -> Iterator[RtspBench]:
-    with RtspBench({"forecourt": footage(FORECOURT)}) as bench:
-        yield bench
+@pytest.fixture(params=[(FORECOURT, "h264", 1920), (FORECOURT_H265, "hevc", 1280)],
+                ids=["h264", "h265"])  # fmt: skip
+def rtsp(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[tuple[RtspBench, str, int]]:
+    """The forecourt camera, and the codec and width its clip must have."""
+    name, codec, width = request.param
+    with RtspBench({"forecourt": footage(name)}) as bench:
+        yield bench, codec, width
 
 
 def fetch(url: str, timeout_s: float) -> bytes:
@@ -67,14 +72,15 @@ def fetch(url: str, timeout_s: float) -> bytes:
 
 
 def test_a_camera_alert_names_a_clip_that_plays(
-    tmp_path: Path, broker: MosquittoBroker, models_dir: Path, rtsp: RtspBench
+    tmp_path: Path, broker: MosquittoBroker, models_dir: Path, rtsp: tuple[RtspBench, str, int]
 ) -> None:
+    bench, codec, width = rtsp
     api_port = free_port()
     config = tmp_path / "site.yaml"
     config.write_text(
         CONFIG.format(
             url=broker.url, models=models_dir, storage=tmp_path / "var", api_port=api_port,
-            rtsp=rtsp.url("forecourt"),
+            rtsp=bench.url("forecourt"),
         ),
         encoding="utf-8",
     )  # fmt: skip
@@ -108,7 +114,7 @@ def test_a_camera_alert_names_a_clip_that_plays(
     path.write_bytes(data)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        assert (stream.codec_context.name, stream.codec_context.width) == ("h264", 1920)
+        assert (stream.codec_context.name, stream.codec_context.width) == (codec, width)
         duration = float(container.duration or 0) / av.time_base
         frames = list(container.decode(stream))
     # 5 s before from the keyframe at or before it (GOP 2 s), 5 s after: 10-12 s at 25 fps.
