@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -314,6 +316,9 @@ def test_the_case_page_plays_the_clip_and_says_why_not(
         )
         desk.wait_for_timeout(3500)  # a poll redraws the detail: the same video stays
         assert desk.evaluate("() => document.getElementById('clip-video').videoWidth") > 0
+        link = desk.locator("#clip-download")
+        assert link.get_attribute("download") == f"case-{playing}.mp4"
+        assert link.inner_text() == "下载视频"
         assert node_server.count(good) == 1
         desk.goto(f"{served.base}/cases/{absent}")
         message = desk.locator("#clip p[data-clip='not_found']")
@@ -326,3 +331,68 @@ def test_the_case_page_plays_the_clip_and_says_why_not(
         assert node_server.count(missing) == 1, "the page's polling did not ask the node again"
     finally:
         served.stop()
+
+
+def hevc_mp4(out: Path) -> bytes:
+    """One second of the shared road footage as H.265 in MP4, as a camera sending H.265 gives
+    the node (ffmpeg's libx265, the Debian package CI installs)."""
+    ffmpeg = shutil.which("ffmpeg")
+    shared = Path(os.environ.get("GRID_SHARED_DIR", "/work/shared")) / FOOTAGE
+    if ffmpeg is None or not shared.is_file():
+        pytest.skip("needs ffmpeg and the shared footage (GRID_SHARED_DIR)")
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", str(shared), "-t", "1", "-an", "-vf", "scale=640:-2",
+         "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error",
+         str(out)], check=True, timeout=120,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_clip_the_browser_cannot_play_says_so_and_can_be_downloaded(
+    console: Console, broker: MosquittoBroker, open_tab: Callable[..., Any], tmp_path: Path
+) -> None:
+    hevc = hevc_mp4(tmp_path / "hevc.mp4")
+    server = ClipServer(hevc, token=NODE_TOKEN, huge=MAX_BYTES + 1)
+    alert_id = new_alert_id()
+    server.behaviour[alert_id] = "token"
+    case = raise_with_clip(console, broker, server.url(alert_id), alert_id=alert_id)
+    served = Served(console)
+    try:
+        desk = open_tab(DESKTOP)
+        desk.goto(f"{served.base}/login")
+        desk.fill("#username", "zhaoop")
+        desk.fill("#password", PASSWORD)
+        desk.click("#submit")
+        desk.wait_for_url(f"{served.base}/inbox", timeout=TIMEOUT_MS)
+        desk.goto(f"{served.base}/cases/{case}")
+        link = desk.locator("#clip-download")
+        link.wait_for(timeout=TIMEOUT_MS)
+        playable = desk.evaluate(
+            "() => document.createElement('video')"
+            ".canPlayType('video/mp4; codecs=\"hev1.1.6.L93.B0\"') !== ''"
+        )
+        if playable:  # a Chromium with an H.265 decoder: it simply plays
+            desk.wait_for_function(
+                "() => document.getElementById('clip-video').videoWidth > 0", timeout=TIMEOUT_MS
+            )
+        else:
+            message = desk.locator("#clip p[data-clip='unplayable']")
+            message.wait_for(timeout=TIMEOUT_MS)
+            assert message.inner_text().startswith("此浏览器无法播放这段视频")
+            assert_translated(desk)
+            desk.click("#lang")
+            desk.locator("#clip p:has-text('This browser cannot play the clip')").wait_for(
+                timeout=TIMEOUT_MS
+            )
+            assert link.inner_text() == "Download the clip"
+        # The link hands over the very bytes the node sent.
+        with desk.expect_download() as info:
+            link.click()
+        saved = tmp_path / "downloaded.mp4"
+        info.value.save_as(saved)
+        assert saved.read_bytes() == hevc
+        assert server.count(alert_id) == 1
+    finally:
+        served.stop()
+        server.close()

@@ -145,10 +145,18 @@ async function loadClip(id) {
   }
   if (!view.clip || view.clip.id !== id) return;
   if (reply && reply.ok) {
-    view.clip.url = URL.createObjectURL(await reply.blob());
-    view.clip.reason = null;
-    view.clip.box.replaceChildren(el("video", { src: view.clip.url, controls: true, muted: true,
-      playsinline: true, preload: "metadata", id: "clip-video" }));
+    const clip = view.clip;
+    clip.url = URL.createObjectURL(await reply.blob());
+    clip.reason = null;
+    // Many cameras send H.265, which most browsers cannot play: then the video says so, and
+    // the download link (always there: evidence to keep or pass on) opens it in a player.
+    const video = el("video", { src: clip.url, controls: true, muted: true, playsinline: true,
+      preload: "metadata", id: "clip-video", onerror: () => {
+        if (view.clip !== clip) return;
+        clip.reason = "unplayable";
+        drawClip();
+      } });
+    clip.box.replaceChildren(video, clipDownload(clip));
     return;
   }
   const detail = reply ? ((await reply.json().catch(() => null)) || {}).detail || {} : {};
@@ -160,11 +168,22 @@ async function loadClip(id) {
 // The clip's words, redrawn in the reader's language; a playing video is never touched.
 function drawClip() {
   const clip = view.clip;
-  if (!clip || clip.reason === null) return;
+  if (!clip) return;
+  if (clip.reason === null) {  // a playing video is left alone; its link follows the language
+    const link = clip.box.querySelector("#clip-download");
+    if (link) link.textContent = t("clip.download");
+    return;
+  }
   const said = t("clip." + clip.reason, t("clip.failed"));
   const quiet = ["loading", "none"].includes(clip.reason);
   clip.box.replaceChildren(el("p", { class: quiet ? "muted" : "error", "data-clip": clip.reason },
-    said, clip.retryAt ? ` · ${t("clip.retry")} ${fmtTime(clip.retryAt)}` : ""));
+    said, clip.retryAt ? ` · ${t("clip.retry")} ${fmtTime(clip.retryAt)}` : ""),
+    clip.url ? clipDownload(clip) : null);
+}
+
+function clipDownload(clip) {
+  return el("p", { class: "small" }, el("a", { href: clip.url, download: `case-${clip.id}.mp4`,
+    id: "clip-download" }, t("clip.download")));
 }
 
 // Who was told about the case, how, and whether it reached them (the person's name, never the
