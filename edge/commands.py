@@ -175,12 +175,21 @@ class CommandHandler:
         if command == "reload":
             self._reloads.request(request_id)
             return None
+        if command == "resync":
+            since = body.get("since_ms")
+            if since is not None and (isinstance(since, bool) or not isinstance(since, int)
+                                      or since < 0):  # fmt: skip
+                raise CommandError("since_ms must be a whole number of milliseconds, >= 0")
+            count, error = self._manager.resync(None if since is None else since / 1000.0)
+            if error is not None:
+                return Outcome(False, f"resent {count} alerts, then stopped: {error}; retry")
+            return Outcome(True, f"resent {count} alerts")
         if command == "snapshot":
             camera = _text(body, "camera", required=True)
             assert camera is not None
             return self._snapshot(camera)
         raise CommandError(
-            f"unknown command {command!r}; known: ack, release, resolve, reload, snapshot"
+            f"unknown command {command!r}; known: ack, release, resolve, reload, resync, snapshot"
         )
 
     def _respond(self, command: str, request_id: str | None, outcome: Outcome) -> None:

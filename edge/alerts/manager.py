@@ -180,6 +180,30 @@ class AlertManager:
                     return CommandResult(False, message, result.record)
             return result
 
+    def resync(self, since_wall: float | None) -> tuple[int, str | None]:
+        """Put the last event of every open alert (and of those closed at or after
+        `since_wall`) in the outbox again, byte for byte as first sent, each with its snapshot
+        while the picture is kept: a platform that subscribed after they were published (its
+        first connection, a database restored) gets them. Duplicates are harmless: the same
+        (id, seq) carries the same bytes. Returns how many were queued, and why it stopped
+        short (the outbox could not take one) or None."""
+        if self._store is None:
+            return 0, None
+        with self._lock:
+            try:
+                rows = self._store.resync_rows(since_wall)
+            except WRITE_ERRORS as exc:
+                return 0, str(exc)
+            for sent, (record, text) in enumerate(rows):
+                try:
+                    self._sink.deliver(self._topics.alert(record.kind.value), text.encode())
+                except WRITE_ERRORS as exc:
+                    return sent, str(exc)
+                ev = record.evidence
+                if ev is not None and self._snapshot_mqtt_max is not None and ev.path.is_file():
+                    self._publish_snapshot(record, ev, self._snapshot_mqtt_max)
+        return len(rows), None
+
     def reconfigure(
         self,
         places: Mapping[str, Place],

@@ -11,6 +11,7 @@ the `storage_fault` alert on a full disk.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -201,6 +202,18 @@ class AlertStore:
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [str(r[0]) for r in rows]
+
+    def resync_rows(self, since_wall: float | None) -> list[tuple[AlertRecord, str]]:
+        """(record, last payload) of every alert not closed, and with `since_wall` also of
+        those saved at or after it; the least recently updated first (the order they went)."""
+        sql = (
+            "SELECT record, payload FROM alerts WHERE payload IS NOT NULL"
+            " AND (closed IS NULL OR updated >= ?) ORDER BY updated, rowid"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (math.inf if since_wall is None else since_wall,))
+            found = rows.fetchall()
+        return [(from_json(r), str(p)) for r, p in found]
 
     def payload(self, alert_id: str) -> str | None:
         with self._lock:

@@ -207,3 +207,74 @@ def test_a_smoke_alarm_sent_during_a_network_cut_is_raised_when_the_link_returns
     finally:
         node.process.end()
         proxy.close()
+
+
+TWO_SMOKE_SITE = (
+    SENSOR_NODE_SITE
+    + """\
+  - {{id: smoke-2, kind: smoke, location: 5号楼 2单元 2楼, grid: A-05,
+     mqtt: {{topic: zigbee2mqtt/smoke-2, format: zigbee2mqtt}}}}
+"""
+)
+
+
+def test_resync_gives_a_late_platform_what_was_published_before_it_subscribed(
+    tmp_path: Path, broker: MosquittoBroker, models_dir: Path
+) -> None:
+    """A platform whose session did not exist yet when the alarms went out (a new console,
+    a database restored) asks for them and gets each one's last event, byte for byte."""
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        TWO_SMOKE_SITE.format(port=broker.port, models=models_dir, storage=tmp_path / "var",
+                              api_port=free_port(), key=KEY),
+        encoding="utf-8",
+    )  # fmt: skip
+    early = Subscriber(broker.port, f"{PREFIX}/#", client_id="early")
+    node = NodeProcess(config, tmp_path / "node.log")
+    late: Subscriber | None = None
+    try:
+        assert early.wait_for(lambda m: status(m) == "online", 30), node.text()
+        time.sleep(0.5)
+        publish(broker.port, "zigbee2mqtt/smoke-1", b'{"smoke": true}')
+        publish(broker.port, "zigbee2mqtt/smoke-2", b'{"smoke": true}')
+        assert early.wait_for(lambda m: len(alert_events(m)) >= 2, 20), node.text()
+        by_sensor = {a["source"]["sensor"]: a for a in alert_events(early.messages)}
+        released_id = by_sensor["smoke-2"]["id"]
+        before_release_ms = int(time.time() * 1000)
+        time.sleep(0.05)
+        publish(broker.port, f"{PREFIX}/cmd/release",
+                signed("release", {"request_id": "rel", "alert_id": released_id}))  # fmt: skip
+        assert early.wait_for(find(id=released_id, event="released"), 20)
+        last = {}  # alert id -> the bytes of its last event, as first published
+        for m in early.messages:
+            if "/alerts/" in m.topic and not m.topic.endswith("/snapshot"):
+                last[json.loads(m.payload)["id"]] = m.payload
+
+        # A new session: nothing was queued for it.
+        late = Subscriber(broker.port, f"{PREFIX}/#", client_id="late")
+        time.sleep(1.0)
+        assert not alert_events(late.messages)
+        publish(broker.port, f"{PREFIX}/cmd/resync", signed("resync", {"request_id": "open"}))
+        assert late.wait_for(lambda m: "open" in replies(m), 20), node.text()
+        assert replies(late.messages)["open"]["message"] == "resent 1 alerts"
+        resent = [m.payload for m in late.messages if "/alerts/" in m.topic]
+        assert resent == [last[by_sensor["smoke-1"]["id"]]]  # the open one, the same bytes
+
+        body = {"request_id": "since", "since_ms": before_release_ms}
+        publish(broker.port, f"{PREFIX}/cmd/resync", signed("resync", body))
+        assert late.wait_for(lambda m: "since" in replies(m), 20)
+        assert replies(late.messages)["since"]["message"] == "resent 2 alerts"
+        resent = [m.payload for m in late.messages if "/alerts/" in m.topic]
+        assert set(resent[1:]) == {last[by_sensor["smoke-1"]["id"]], last[released_id]}
+        assert json.loads(last[released_id])["event"] == "released"
+
+        bad = {"request_id": "bad", "since_ms": "yesterday"}
+        publish(broker.port, f"{PREFIX}/cmd/resync", signed("resync", bad))
+        assert late.wait_for(lambda m: "bad" in replies(m), 20)
+        answer = replies(late.messages)["bad"]
+        assert answer["ok"] is False and "since_ms" in str(answer["message"])
+    finally:
+        node.end()
+        early.close()
+        if late is not None:
+            late.close()
