@@ -9,13 +9,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grid_console.commands.models import OutboxCommand
+from grid_console.commands.outbox import enqueue
 from grid_console.ingest.topics import Route
 from grid_console.nodes.models import Device, Node
+from grid_contract.topics import Topics
 
 _Row = TypeVar("_Row", Node, Device)
 
 
+RESYNC_BY = "grid-console"
+"""Who signs the console's own `resync` (no person asked for it)."""
+
+
 def record_status(session: Session, route: Route, doc: dict[str, Any], at: datetime) -> None:
+    """Upsert the node's status. The first time this database sees a node online, ask it to
+    resend its open alerts (`resync`): what it published before our persistent session existed
+    (the console's first connection, a database restored) was queued for nobody. Online, not
+    just seen: a command waiting for an offline node would be refused as stale on its return."""
+
     def find() -> Node | None:
         stmt = select(Node).where(Node.site == route.site, Node.node == route.node)
         return session.execute(stmt.with_for_update()).scalar_one_or_none()
@@ -28,11 +40,22 @@ def record_status(session: Session, route: Route, doc: dict[str, Any], at: datet
         node = find()
         if node is None:
             raise RuntimeError(f"node {route.site}/{route.node} vanished")
+    if doc["state"] == "online" and not _asked_to_resync(session, route.prefix):
+        # The node's row is locked (or just inserted) by this transaction: one replica asks.
+        body: dict[str, object] = {"request_id": f"resync-{route.site}-{route.node}"[:128]}
+        enqueue(session, prefix=route.prefix, command="resync", body=body, by=RESYNC_BY,
+                now=at, case_id=None)  # fmt: skip
     node.status = doc["state"]
     node.site_name = doc["site"]["name"]
     node.version = doc["version"]
     node.prefix = route.prefix
     node.last_seen = at
+
+
+def _asked_to_resync(session: Session, prefix: str) -> bool:
+    topic = Topics(prefix).cmd("resync")
+    stmt = select(OutboxCommand.id).where(OutboxCommand.topic == topic).limit(1)
+    return session.execute(stmt).first() is not None
 
 
 def record_device(
