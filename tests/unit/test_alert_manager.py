@@ -425,3 +425,27 @@ def test_escalation_waits_for_the_disk_and_happens_once(tmp_path: Path) -> None:
         ("illegal_parking", "raised", 1),
         ("illegal_parking", "escalated", 2),
     ]
+
+
+def test_resync_resends_the_open_alerts_as_sent_and_stops_on_a_full_disk(tmp_path: Path) -> None:
+    clock, sink = FakeClock(start=310.0), FillingSink()
+    manager, _ = stored_manager(tmp_path, sink, clock)
+    manager.handle([event(Transition.RAISED, 310.0, "a")])
+    manager.handle([event(Transition.RAISED, 320.0, "b")])
+    clock.advance(10.0)
+    manager.handle([event(Transition.CLEARED, 330.0, "b")])
+    closed_at = clock.now()
+    clock.advance(10.0)
+    manager.handle([event(Transition.UPDATED, 340.0, "a")])
+    first = list(sink.raw)
+
+    assert manager.resync(None) == (1, None)  # only "a" is open: its last event, same bytes
+    assert sink.raw[len(first) :] == [first[3]]
+    assert manager.resync(closed_at) == (2, None)  # "b" closed then: oldest update first
+    assert sink.raw[len(first) + 1 :] == [first[2], first[3]]
+    assert manager.resync(closed_at + 1.0) == (1, None)
+
+    sink.full = True
+    sent, error = manager.resync(closed_at)
+    assert sent == 0 and error is not None and "disk is full" in error
+    assert [r.key for r in manager.open_alerts()] == ["a"]  # nothing else changed
