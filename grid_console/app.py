@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from grid_console.auth.bootstrap import ensure_admin
 from grid_console.auth.service import AuthService
 from grid_console.cases.service import CaseService
+from grid_console.clips.prefetch import ClipPrefetcher
 from grid_console.clips.service import ClipService
 from grid_console.clock import Clock, system_clock
 from grid_console.commands.keys import read_command_keys
@@ -111,6 +112,7 @@ class Console:
         self.app.include_router(metrics_router(self.metrics, access))
         self.app.include_router(quarantine_router(self.engine, access.security))
         self.clips = ClipService(self.cases, clock, settings.clips)
+        self._clip_prefetcher = ClipPrefetcher(self.clips, clock, poll_s=settings.clips.prefetch_s)
         self.app.include_router(clip_router(self.clips, access.security))
         # Admins' per-kind timers and routing over the serve options (kinds/).
         self.kinds = KindSettingsService(self.engine, settings.policy, clock)
@@ -129,8 +131,10 @@ class Console:
         self.sender.start()
         self.notifier.start()
         self._deadline_worker.start()
+        self._clip_prefetcher.start()
 
     def stop(self) -> None:
+        self._clip_prefetcher.stop()
         self._deadline_worker.stop()
         self.notifier.stop()
         self.sender.stop()

@@ -140,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
         "--clip-timeout-s", type=_positive, default=20, help="deadline of one clip download"
     )
     serve.add_argument(
+        "--clip-prefetch-s",
+        type=_not_negative,
+        default=10,
+        help="how often to fetch new cases' clips ahead of time (0: only when a case is opened)",
+    )
+    serve.add_argument(
         "--metrics-token-file",
         type=Path,
         help="the bearer token a Prometheus server sends for /metrics (read on each scrape)",
@@ -295,7 +301,7 @@ def _broker(args: argparse.Namespace) -> BrokerAddress:
 def _clips(args: argparse.Namespace) -> ClipSettings:
     tokens = parse_node_tokens(args.node_token_file)  # a ValueError names the option
     limits = FetchLimits(int(args.clip_max_mib * 1024 * 1024), float(args.clip_timeout_s))
-    return ClipSettings(limits=limits, tokens=tokens)
+    return ClipSettings(limits=limits, tokens=tokens, prefetch_s=float(args.clip_prefetch_s))
 
 
 def _stop_requested(signum: int, frame: object) -> None:
@@ -344,6 +350,13 @@ def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
         raise ValueError(f"port {value} is not in 1-65535")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"{text} is not a number of seconds >= 0")
     return value
 
 

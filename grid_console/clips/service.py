@@ -1,6 +1,9 @@
-"""A case's clip: fetched from its node the first time someone opens the case, then served
-from the database. Failures are recorded on the case's timeline and tried again only after a
-pause and a few times in all, so a page polled every few seconds never hammers a node.
+"""A case's clip: fetched from its node soon after the node has written it (`prefetch`, run
+by the ClipPrefetcher thread), or the first time someone opens the case, whichever comes first;
+then served from the database. Fetching ahead matters because a node keeps its clips within a
+byte budget: at a busy site the clip of a case nobody opened for a day would be gone. Failures
+are recorded on the case's timeline and tried again only after a pause and a few times in all,
+so neither a page polled every few seconds nor the prefetcher hammers a node.
 
 What counts as "the clip" is the first of the case's alerts (its own, then joined ones) whose
 payload carries `evidence.clip`. The bytes are kept once by sha256 in `snapshots` (as
@@ -18,7 +21,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from grid_console.cases.models import Case, CaseEvent
+from grid_console.auth.roles import Role
+from grid_console.cases.models import Case, CaseAlert, CaseEvent
 from grid_console.cases.service import Actor, CaseService
 from grid_console.clips.fetch import Failed, Failure, Fetched, FetchLimits, fetch_clip
 from grid_console.clips.tokens import NodeTokens
@@ -40,6 +44,9 @@ class ClipSettings:
     tokens: NodeTokens = field(default_factory=NodeTokens)
     retry_s: float = 60.0  # the least time between two tries for one case
     max_attempts: int = 5  # failed tries before the case's clip is given up
+    prefetch_s: float = 10.0  # how often to look for clips to fetch ahead; 0: only on open
+    prefetch_window_s: float = 86_400.0  # cases opened this recently are fetched ahead
+    ready_after_s: float = 3.0  # past the clip's own `after_s`: the node writes it then
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +89,73 @@ class ClipService:
         self._fetch = fetcher
         self._busy: set[int] = set()
         self._changed = threading.Condition()
+        # The prefetcher's memory (this process): cases it need not look at again (no clip,
+        # or given up), and when to look again at those not ready or waiting for a retry.
+        self._passed: set[int] = set()
+        self._next_look: dict[int, datetime] = {}
 
     def get(self, case_id: int, actor: Actor) -> Clip | NoClip:
         """The clip, or why not; raises CaseNotFoundError for a case the actor may not see."""
         view = self._cases.view(case_id, actor)
-        answer = self._known(case_id, view.alert_ids)
+        return self._get(case_id, view.alert_ids, actor)
+
+    def prefetch(self, now: datetime, limit: int = 20) -> int:
+        """Fetch the clips of recent camera cases that the node should have written by now
+        and that nobody fetched yet; returns how many were tried (at most `limit`). A case
+        whose clip is stored, given up or has none is passed over for good; one that is not
+        ready or waits for its retry is not looked at again before then."""
+        since = now - timedelta(seconds=self._settings.prefetch_window_s)
+        with Session(self._engine) as session:
+            fetched = select(CaseEvent.case_id).where(CaseEvent.action == FETCHED)
+            in_window = list(
+                session.execute(
+                    select(Case.id)
+                    .where(Case.opened_at >= since, Case.camera.is_not(None),
+                           Case.id.not_in(fetched))
+                    .order_by(Case.id)
+                ).scalars()
+            )  # fmt: skip
+        # What is remembered of cases that left the window (or got their clip) is forgotten.
+        live = set(in_window)
+        self._passed &= live
+        self._next_look = {i: t for i, t in self._next_look.items() if i in live}
+        tried = 0
+        for case_id in in_window:
+            if case_id in self._passed:
+                continue
+            if tried >= limit:
+                break
+            if self._next_look.get(case_id, now) > now:
+                continue
+            with Session(self._engine) as session:
+                alert_ids = _alert_ids(session, case_id)
+                ready = _ready_at(session, alert_ids, self._settings.ready_after_s)
+            answer = self._known(case_id, alert_ids)
+            if ready is None or (isinstance(answer, NoClip) and answer.retry_at is None):
+                self._passed.add(case_id)  # no clip, or given up: never again
+            elif now < ready:
+                self._next_look[case_id] = ready
+            elif isinstance(answer, NoClip):
+                self._next_look[case_id] = answer.retry_at or now
+            elif isinstance(answer, _Source):
+                result = self._get(case_id, alert_ids, _PREFETCH)
+                tried += 1
+                if isinstance(result, NoClip) and result.retry_at is not None:
+                    self._next_look[case_id] = result.retry_at
+        return tried
+
+    def _get(self, case_id: int, alert_ids: list[str], actor: Actor) -> Clip | NoClip:
+        answer = self._known(case_id, alert_ids)
         if not isinstance(answer, _Source):
             return answer
-        # One fetch per case at a time in this replica: a second reader waits for the first
-        # and then finds the clip stored (or the failure recorded).
+        # One fetch per case at a time in this replica: a second reader (or the prefetcher)
+        # waits for the first and then finds the clip stored (or the failure recorded).
         with self._changed:
             while case_id in self._busy:
                 self._changed.wait()
             self._busy.add(case_id)
         try:
-            answer = self._known(case_id, view.alert_ids)
+            answer = self._known(case_id, alert_ids)
             if not isinstance(answer, _Source):
                 return answer
             return self._fetch_and_keep(case_id, answer, actor)
@@ -134,8 +193,11 @@ class ClipService:
         now = self._clock()
 
         def record(session: Session) -> Clip | NoClip:
-            case = session.get(Case, case_id)
+            # Locked, then looked at again: another replica may have stored it meanwhile.
+            case = session.get(Case, case_id, with_for_update=True)
             assert case is not None  # cases are never deleted
+            if isinstance(result, Fetched) and (kept := _stored(session, source.alert_id)):
+                return kept
             detail: dict[str, Any] = {"alert_id": source.alert_id, "url": source.url,
                                       "opened_by": actor.username}  # fmt: skip
             if isinstance(result, Fetched):
@@ -152,6 +214,34 @@ class ClipService:
             return NoClip(result.reason, attempts, retry_at, result.detail)
 
         return transaction(self._engine, record)
+
+
+_PREFETCH = Actor("system", Role.ADMIN, None)
+"""Who fetched a clip ahead of time (the timeline's `opened_by`)."""
+
+
+def _alert_ids(session: Session, case_id: int) -> list[str]:
+    """The case's own alert first, then those that joined it."""
+    stmt = select(CaseAlert.alert_id).where(CaseAlert.case_id == case_id).order_by(CaseAlert.id)
+    return list(session.execute(stmt).scalars())
+
+
+def _ready_at(session: Session, alert_ids: list[str], margin_s: float) -> datetime | None:
+    """When the node should have written the first clip named among these alerts: the first
+    event naming it, as received, plus the clip's `after_s` and a margin."""
+    for alert_id in alert_ids:
+        rows = session.execute(
+            select(AlertEvent.received_at, AlertEvent.payload)
+            .where(AlertEvent.alert_id == alert_id)
+            .order_by(AlertEvent.seq, AlertEvent.id)
+        ).all()
+        for received_at, payload in rows:
+            if _clip_url(payload) is not None:
+                after = payload["evidence"]["clip"].get("after_s", 0.0)
+                wait = float(after) if isinstance(after, int | float) else 0.0
+                ready: datetime = received_at + timedelta(seconds=max(0.0, wait) + margin_s)
+                return ready
+    return None
 
 
 def _source(session: Session, case_id: int, alert_ids: list[str]) -> _Source | None:

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,14 @@ from tests.console.helpers import (
     started,
     wait_until,
 )
-from tests.console.pagekit import DESKTOP, Served, assert_translated, launch_browser, tab_opener
+from tests.console.pagekit import (
+    DESKTOP,
+    Served,
+    assert_translated,
+    launch_browser,
+    sign_in,
+    tab_opener,
+)
 from tests.console.payloads import alert, encode, new_alert_id
 from tests.integration.broker import HOST, MosquittoBroker, free_port
 from tests.schemas import validate
@@ -71,7 +79,11 @@ def node_server(mp4: bytes) -> Iterator[ClipServer]:
 
 
 def _console(
-    tmp_path: Path, broker: MosquittoBroker, backend: Backend, clock: FakeClock
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    backend: Backend,
+    clock: FakeClock,
+    prefetch_s: float = 0.0,  # most tests here are about fetching on open
 ) -> Console:
     token_file = tmp_path / "gate-1.token"
     token_file.write_text(NODE_TOKEN + "\n", encoding="utf-8")
@@ -80,6 +92,7 @@ def _console(
         tokens=parse_node_tokens([f"xizhen/gate-1={token_file}"]),
         retry_s=60,
         max_attempts=3,
+        prefetch_s=prefetch_s,
     )
     settings = Settings(
         data_dir=tmp_path / "console", broker=parse_broker_url(broker.url), db_url=backend.url,
@@ -301,11 +314,7 @@ def test_the_case_page_plays_the_clip_and_says_why_not(
     served = Served(console)
     try:
         desk = open_tab(DESKTOP)
-        desk.goto(f"{served.base}/login")
-        desk.fill("#username", "zhaoop")
-        desk.fill("#password", PASSWORD)
-        desk.click("#submit")
-        desk.wait_for_url(f"{served.base}/inbox", timeout=TIMEOUT_MS)
+        sign_in(desk, served.base, "zhaoop", PASSWORD, timeout_ms=TIMEOUT_MS)
         desk.goto(f"{served.base}/cases/{playing}")
         desk.locator("#clip-video").wait_for(timeout=TIMEOUT_MS)
         # Chromium decoded the MP4's header: a real, playable video, not just bytes.
@@ -360,11 +369,7 @@ def test_a_clip_the_browser_cannot_play_says_so_and_can_be_downloaded(
     served = Served(console)
     try:
         desk = open_tab(DESKTOP)
-        desk.goto(f"{served.base}/login")
-        desk.fill("#username", "zhaoop")
-        desk.fill("#password", PASSWORD)
-        desk.click("#submit")
-        desk.wait_for_url(f"{served.base}/inbox", timeout=TIMEOUT_MS)
+        sign_in(desk, served.base, "zhaoop", PASSWORD, timeout_ms=TIMEOUT_MS)
         desk.goto(f"{served.base}/cases/{case}")
         link = desk.locator("#clip-download")
         link.wait_for(timeout=TIMEOUT_MS)
@@ -396,3 +401,43 @@ def test_a_clip_the_browser_cannot_play_says_so_and_can_be_downloaded(
     finally:
         served.stop()
         server.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_clips_are_fetched_ahead_once_the_node_has_written_them(
+    tmp_path: Path, broker: MosquittoBroker, backend: Backend, clock: FakeClock, *,
+    node_server: ClipServer, mp4: bytes,
+) -> None:  # fmt: skip
+    """Nobody opens the case, and the node prunes its clip a while later: the console fetched
+    it ahead, when the node should have written it (the clip's after_s, 5 s, and 3 s more)."""
+    console = started(_console(tmp_path, broker, backend, clock, prefetch_s=0.1))
+    seed(console, grids=[("A-05", None)], people=[("zhaoop", "operator", [])], password=PASSWORD)
+    try:
+        kept, missing, plain = new_alert_id(), new_alert_id(), new_alert_id()
+        node_server.behaviour[kept] = "token"
+        case = raise_with_clip(console, broker, node_server.url(kept), alert_id=kept)
+        gone = raise_with_clip(console, broker, node_server.url(missing), alert_id=missing)
+        raise_with_clip(console, broker, None, alert_id=plain)
+        time.sleep(1.0)  # ten passes: too early for the node's clip, nothing asked
+        assert node_server.count(kept) == node_server.count(missing) == 0
+        clock.advance(7.0)
+        time.sleep(1.0)
+        assert node_server.count(kept) == 0
+        clock.advance(1.5)
+        wait_until(lambda: clip_events(console, case, "clip_fetched"), what="the fetch ahead")
+        assert clip_events(console, case, "clip_fetched")[0]["opened_by"] == "system"
+        node_server.behaviour[kept] = "missing"  # the node pruned it
+        reply = api_as(console, "zhaoop", PASSWORD).get(f"/api/cases/{case}/clip")
+        assert reply.status_code == 200 and reply.content == mp4
+        assert node_server.count(kept) == 1
+        # A clip the node does not have is asked for again only after the pause (60 s).
+        wait_until(lambda: node_server.count(missing) == 1, what="the first try")
+        clock.advance(30.0)
+        time.sleep(1.0)
+        assert node_server.count(missing) == 1
+        clock.advance(31.0)
+        wait_until(lambda: node_server.count(missing) == 2, what="the retry")
+        assert len(clip_events(console, gone, "clip_failed")) == 2
+        assert node_server.count(plain) == 0  # no clip named: nothing to fetch
+    finally:
+        console.stop()
