@@ -82,6 +82,15 @@ def tab_opener(browser: Any, errors: list[str], contexts: list[Any]) -> Callable
     return open_tab
 
 
+def sign_in(tab: Any, base: str, username: str, password: str, *, timeout_ms: int = 15_000) -> None:
+    """Log in on the login page as a person does, and wait for the inbox it lands on."""
+    tab.goto(f"{base}/login")
+    tab.fill("#username", username)
+    tab.fill("#password", password)
+    tab.click("#submit")
+    tab.wait_for_url(f"{base}/inbox", timeout=timeout_ms)
+
+
 def assert_translated(tab: Any) -> None:
     """Every i18n key in both languages, and no key or server code on the page as it is."""
     missing = tab.evaluate(

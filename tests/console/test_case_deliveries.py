@@ -13,7 +13,14 @@ from grid_console.app import Console
 from tests.console.conftest import Backend
 from tests.console.helpers import api_as, case_of, make_console, seed, started, wait_until
 from tests.console.notify_servers import RecordingServer
-from tests.console.pagekit import DESKTOP, Served, assert_translated, launch_browser, tab_opener
+from tests.console.pagekit import (
+    DESKTOP,
+    Served,
+    assert_translated,
+    launch_browser,
+    sign_in,
+    tab_opener,
+)
 from tests.console.payloads import PREFIX, alert, encode, new_alert_id
 from tests.integration.broker import HOST, MosquittoBroker, free_port
 
@@ -126,11 +133,7 @@ def test_the_case_page_shows_deliveries_in_both_languages(
             "attempts",
         )
         desk = open_tab(DESKTOP)
-        desk.goto(f"{served.base}/login")
-        desk.fill("#username", "zhaoop")
-        desk.fill("#password", PASSWORD)
-        desk.click("#submit")
-        desk.wait_for_url(f"{served.base}/inbox", timeout=TIMEOUT_MS)
+        sign_in(desk, served.base, "zhaoop", PASSWORD, timeout_ms=TIMEOUT_MS)
         desk.goto(f"{served.base}/cases/{case}")
         table = desk.locator("#deliveries")
         table.locator("tr[data-state='sent']").wait_for(timeout=TIMEOUT_MS)

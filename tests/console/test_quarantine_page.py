@@ -12,7 +12,14 @@ import pytest
 from grid_console.app import Console
 from tests.console.conftest import Backend
 from tests.console.helpers import NodeStandIn, api_as, make_console, seed, started, wait_until
-from tests.console.pagekit import DESKTOP, Served, assert_translated, launch_browser, tab_opener
+from tests.console.pagekit import (
+    DESKTOP,
+    Served,
+    assert_translated,
+    launch_browser,
+    sign_in,
+    tab_opener,
+)
 from tests.console.payloads import PREFIX
 from tests.integration.broker import MosquittoBroker
 
@@ -63,11 +70,7 @@ def test_refused_messages_are_listed_for_the_centre_and_shown_as_text(
         assert operator.get("/api/quarantine?limit=0").status_code == 422
 
         desk = open_tab(DESKTOP)
-        desk.goto(f"{served.base}/login")
-        desk.fill("#username", "zhaoop")
-        desk.fill("#password", PASSWORD)
-        desk.click("#submit")
-        desk.wait_for_url(f"{served.base}/inbox", timeout=TIMEOUT_MS)
+        sign_in(desk, served.base, "zhaoop", PASSWORD, timeout_ms=TIMEOUT_MS)
         desk.goto(f"{served.base}/admin")
         desk.locator("#quarantine-rows tr[data-reason='not_json']").wait_for(timeout=TIMEOUT_MS)
         counts = desk.locator("#quarantine-counts").inner_text()
