@@ -9,39 +9,20 @@ have written by now. Each replica runs one; a clip two replicas fetch at once is
 from __future__ import annotations
 
 import logging
-import threading
 
 from grid_console.clips.service import ClipService
 from grid_console.clock import Clock
-from grid_console.failures import FailureLog
+from grid_console.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
 
-class ClipPrefetcher:
+class ClipPrefetcher(Periodic):
     def __init__(self, clips: ClipService, clock: Clock, *, poll_s: float) -> None:
-        self._clips = clips
-        self._clock = clock
-        self._poll_s = poll_s
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="console-clips", daemon=True)
-        self._failures = FailureLog(logger, "clip prefetch", clock)
+        super().__init__(clips.prefetch, clock, poll_s=poll_s, name="console-clips",
+                         what="clip prefetch", logger=logger)  # fmt: skip
+        self._enabled = poll_s > 0
 
     def start(self) -> None:
-        if self._poll_s > 0:  # 0: clips are fetched only when a case is opened
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._clips.prefetch(self._clock())
-            except Exception as exc:
-                self._failures.failed(exc, "clip prefetch pass failed; retrying")
-            else:
-                self._failures.succeeded()
-            self._stopping.wait(self._poll_s)
+        if self._enabled:  # 0: clips are fetched only when a case is opened
+            super().start()

@@ -19,7 +19,6 @@ What a due row does (`step` counts how far it went):
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
@@ -41,10 +40,10 @@ from grid_console.deadlines.models import Deadline
 from grid_console.deadlines.schedule import DeadlineKind
 from grid_console.dispatch.auto import active_assignees, auto_dispatch
 from grid_console.dispatch.notify_hook import SYSTEM, notification_due
-from grid_console.failures import FailureLog
 from grid_console.kinds.overlay import effective_policy
 from grid_console.people.models import Person
 from grid_console.people.service import nearest
+from grid_console.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -171,34 +170,12 @@ class DeadlineJob:
         auto_dispatch(session, case, now, effective_policy(session, self._policy).dispatch)
 
 
-class DeadlineWorker:
+class DeadlineWorker(Periodic):
     """Runs the job every `poll_s` in a thread of the console replica."""
 
     def __init__(self, job: DeadlineJob, clock: Clock, *, poll_s: float = 1.0) -> None:
-        self._job = job
-        self._clock = clock
-        self._poll_s = poll_s
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="console-deadlines", daemon=True)
-        self._failures = FailureLog(logger, "deadline job", clock)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._job.run_once(self._clock())
-            except Exception as exc:
-                self._failures.failed(exc, "deadline pass failed; retrying")
-            else:
-                self._failures.succeeded()
-            self._stopping.wait(self._poll_s)
+        super().__init__(job.run_once, clock, poll_s=poll_s, name="console-deadlines",
+                         what="deadline job", logger=logger)  # fmt: skip
 
 
 def _assignees(session: Session, case: Case) -> list[Person]:
