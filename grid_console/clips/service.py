@@ -130,7 +130,7 @@ class ClipService:
             with Session(self._engine) as session:
                 alert_ids = _alert_ids(session, case_id)
                 ready = _ready_at(session, alert_ids, self._settings.ready_after_s)
-            answer = self._known(case_id, alert_ids)
+            answer = self._known(case_id, alert_ids, _PREFETCH)
             if ready is None or (isinstance(answer, NoClip) and answer.retry_at is None):
                 self._passed.add(case_id)  # no clip, or given up: never again
             elif now < ready:
@@ -145,7 +145,7 @@ class ClipService:
         return tried
 
     def _get(self, case_id: int, alert_ids: list[str], actor: Actor) -> Clip | NoClip:
-        answer = self._known(case_id, alert_ids)
+        answer = self._known(case_id, alert_ids, actor)
         if not isinstance(answer, _Source):
             return answer
         # One fetch per case at a time in this replica: a second reader (or the prefetcher)
@@ -155,7 +155,7 @@ class ClipService:
                 self._changed.wait()
             self._busy.add(case_id)
         try:
-            answer = self._known(case_id, alert_ids)
+            answer = self._known(case_id, alert_ids, actor)
             if not isinstance(answer, _Source):
                 return answer
             return self._fetch_and_keep(case_id, answer, actor)
@@ -164,9 +164,11 @@ class ClipService:
                 self._busy.discard(case_id)
                 self._changed.notify_all()
 
-    def _known(self, case_id: int, alert_ids: list[str]) -> Clip | NoClip | _Source:
+    def _known(self, case_id: int, alert_ids: list[str], actor: Actor) -> Clip | NoClip | _Source:
         """What the database already says: the stored clip, a failure not to retry yet, or
-        where to fetch it from."""
+        where to fetch it from. The prefetcher's failed tries and people's are counted apart:
+        tries ahead of time while a node is away must not use up the tries of the person who
+        opens the case once it is back."""
         with Session(self._engine) as session:
             source = _source(session, case_id, alert_ids)
             if source is None:
@@ -174,7 +176,7 @@ class ClipService:
             stored = _stored(session, source.alert_id)
             if stored is not None:
                 return stored
-            failures = _failures(session, case_id)
+            failures = _failures(session, case_id, actor)
         if not failures:
             return source
         last_at, last = failures[-1]
@@ -200,6 +202,8 @@ class ClipService:
                 return kept
             detail: dict[str, Any] = {"alert_id": source.alert_id, "url": source.url,
                                       "opened_by": actor.username}  # fmt: skip
+            if actor is _PREFETCH:
+                detail["ahead"] = True  # not a person's try (a user may be called "system")
             if isinstance(result, Fetched):
                 digest = store_clip(session, source.alert_id, result.content, now)
                 detail.update(sha256=digest, size=len(result.content))
@@ -208,7 +212,7 @@ class ClipService:
             detail.update(reason=result.reason.value, detail=result.detail,
                           http_status=result.http_status)  # fmt: skip
             _audit(session, case, FAILED, now, detail)
-            attempts = len(_failures(session, case_id))
+            attempts = len(_failures(session, case_id, actor))
             final = result.reason in _FINAL or attempts >= self._settings.max_attempts
             retry_at = None if final else now + timedelta(seconds=self._settings.retry_s)
             return NoClip(result.reason, attempts, retry_at, result.detail)
@@ -280,13 +284,21 @@ def _stored(session: Session, alert_id: str) -> Clip | None:
     return None if found is None else Clip(found.content, found.sha256)
 
 
-def _failures(session: Session, case_id: int) -> list[tuple[datetime, dict[str, Any]]]:
+def _failures(
+    session: Session, case_id: int, actor: Actor
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """The failed tries of the prefetcher, or of people (whoever `actor` is), oldest first."""
     rows = session.execute(
         select(CaseEvent.at, CaseEvent.detail)
         .where(CaseEvent.case_id == case_id, CaseEvent.action == FAILED)
         .order_by(CaseEvent.id)
     ).all()
-    return [(at, dict(detail or {})) for at, detail in rows]
+    ahead = actor is _PREFETCH
+    return [
+        (at, dict(detail or {}))
+        for at, detail in rows
+        if ((detail or {}).get("ahead") is True) == ahead
+    ]
 
 
 def _audit(session: Session, case: Case, action: str, at: datetime, detail: dict[str, Any]) -> None:

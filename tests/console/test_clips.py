@@ -439,5 +439,18 @@ def test_clips_are_fetched_ahead_once_the_node_has_written_them(
         wait_until(lambda: node_server.count(missing) == 2, what="the retry")
         assert len(clip_events(console, gone, "clip_failed")) == 2
         assert node_server.count(plain) == 0  # no clip named: nothing to fetch
+        # The prefetcher gives up after its 3 tries (the node is away, say) ...
+        clock.advance(61.0)
+        wait_until(lambda: node_server.count(missing) == 3, what="the last try ahead")
+        clock.advance(61.0)
+        time.sleep(1.0)
+        assert node_server.count(missing) == 3
+        # ... but those were not a person's tries: opened once the node is back, it comes.
+        node_server.behaviour[missing] = "token"
+        reply = api_as(console, "zhaoop", PASSWORD).get(f"/api/cases/{gone}/clip")
+        assert reply.status_code == 200 and reply.content == mp4
+        failed = clip_events(console, gone, "clip_failed")
+        assert len(failed) == 3 and all(f["ahead"] is True for f in failed)
+        assert clip_events(console, gone, "clip_fetched")[0]["opened_by"] == "zhaoop"
     finally:
         console.stop()
