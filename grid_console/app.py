@@ -19,7 +19,6 @@ from grid_console.commands.sender import CommandSender
 from grid_console.db.engine import make_engine
 from grid_console.db.migrate import upgrade
 from grid_console.deadlines.job import DeadlineJob, DeadlineWorker
-from grid_console.hosts import is_loopback
 from grid_console.ingest.mqtt import ConsoleMqtt, SessionOptions
 from grid_console.ingest.schemas import Validators
 from grid_console.ingest.service import IngestService
@@ -39,6 +38,7 @@ from grid_console.web.routes_kinds import kinds_router
 from grid_console.web.routes_notify import snapshot_router
 from grid_console.web.routes_quarantine import quarantine_router
 from grid_console.web.security import Security
+from grid_contract.hosts import is_loopback
 
 logger = logging.getLogger(__name__)
 

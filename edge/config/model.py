@@ -6,7 +6,6 @@ misspelt `grace_s` silently falling back to a default is how a fire lane goes un
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from enum import StrEnum
 from typing import Literal, Self
@@ -21,6 +20,7 @@ from edge.messages import Category, Severity
 from edge.mqtt.security import parse_broker_url
 from edge.mqtt.topics import check_prefix
 from edge.rules.geometry import polygon_problem
+from grid_contract.hosts import is_loopback
 
 # Bounds on lists: a node runs a capture thread per camera, and a polygon's self-crossing test
 # is quadratic in its corners, so neither may grow without limit (the installer page draws
@@ -253,21 +253,10 @@ class Api(StrictModel):
         listens (on `listening_on`, default `host`) beyond loopback."""
         if self.protect_reads is not None:
             return self.protect_reads
-        return not is_loopback_host(listening_on or self.host)
+        return not is_loopback(listening_on or self.host)
 
 
 _HOST_NAME = re.compile(r"\*|\[?[A-Za-z0-9_.:%-]+\]?")
-
-
-def is_loopback_host(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1 (a wildcard such as 0.0.0.0 is not)."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class Commands(StrictModel):

@@ -12,7 +12,6 @@ too, so they live in grid_contract/broker_tls.py.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import re
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from grid_contract.broker_tls import TlsOptions
+from grid_contract.hosts import is_loopback
 
 if TYPE_CHECKING:
     from edge.config.loader import SiteConfig
@@ -108,21 +108,12 @@ def _path(site: SiteConfig, value: str | None) -> Path | None:
 
 
 def _warn_cleartext(address: BrokerAddress) -> None:
-    if address.tls or address.password is None or _is_loopback(address.host):
+    if address.tls or address.password is None or is_loopback(address.host):
         return
     logger.warning(
         "MQTT broker %s: the password is sent without TLS; use mqtts:// or mqtt.tls",
         address.display(),
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_broker_url(url: str) -> BrokerAddress:

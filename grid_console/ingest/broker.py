@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from grid_console.hosts import is_loopback
 from grid_contract.broker_tls import TlsConfigError, TlsNames, TlsOptions
+from grid_contract.hosts import is_loopback
 
 logger = logging.getLogger(__name__)
 

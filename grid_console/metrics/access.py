@@ -23,8 +23,8 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 from grid_console.auth.roles import READS_DIRECTORY
-from grid_console.hosts import is_loopback
 from grid_console.web.security import Security
+from grid_contract.hosts import is_loopback
 
 logger = logging.getLogger(__name__)
 
