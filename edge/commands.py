@@ -54,6 +54,16 @@ ReloadFn = Callable[[], Outcome]
 SnapshotFn = Callable[[str], Outcome]
 
 
+def _since_s(body: dict[str, object]) -> float | None:
+    """`since_ms` (optional, whole milliseconds since the epoch) in seconds."""
+    since = body.get("since_ms")
+    if since is None:
+        return None
+    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        raise CommandError("since_ms must be a whole number of milliseconds, >= 0")
+    return since / 1000.0
+
+
 def _text(body: dict[str, object], name: str, *, required: bool, limit: int = 128) -> str | None:
     value = body.get(name)
     if value is None:
@@ -176,11 +186,7 @@ class CommandHandler:
             self._reloads.request(request_id)
             return None
         if command == "resync":
-            since = body.get("since_ms")
-            if since is not None and (isinstance(since, bool) or not isinstance(since, int)
-                                      or since < 0):  # fmt: skip
-                raise CommandError("since_ms must be a whole number of milliseconds, >= 0")
-            count, error = self._manager.resync(None if since is None else since / 1000.0)
+            count, error = self._manager.resync(_since_s(body))
             if error is not None:
                 return Outcome(False, f"resent {count} alerts, then stopped: {error}; retry")
             return Outcome(True, f"resent {count} alerts")
