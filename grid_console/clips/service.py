@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -89,10 +89,9 @@ class ClipService:
         self._fetch = fetcher
         self._busy: set[int] = set()
         self._changed = threading.Condition()
-        # The prefetcher's memory (this process): cases it need not look at again (no clip,
-        # or given up), and when to look again at those not ready or waiting for a retry.
-        self._passed: set[int] = set()
-        self._next_look: dict[int, datetime] = {}
+        # The prefetcher's memory (this process): when to look at a case again (_NEVER: it
+        # has no clip, or it was given up).
+        self._look_at: dict[int, datetime] = {}
 
     def get(self, case_id: int, actor: Actor) -> Clip | NoClip:
         """The clip, or why not; raises CaseNotFoundError for a case the actor may not see."""
@@ -101,9 +100,10 @@ class ClipService:
 
     def prefetch(self, now: datetime, limit: int = 20) -> int:
         """Fetch the clips of recent camera cases that the node should have written by now
-        and that nobody fetched yet; returns how many were tried (at most `limit`). A case
-        whose clip is stored, given up or has none is passed over for good; one that is not
-        ready or waits for its retry is not looked at again before then."""
+        and that nobody fetched yet; returns how many cases were asked about (at most
+        `limit`, which bounds a pass's time when nodes are slow). A case that has no clip or
+        whose clip was given up is not looked at again; one that is not ready or waits for
+        its retry, not before then."""
         since = now - timedelta(seconds=self._settings.prefetch_window_s)
         with Session(self._engine) as session:
             fetched = select(CaseEvent.case_id).where(CaseEvent.action == FETCHED)
@@ -115,34 +115,25 @@ class ClipService:
                     .order_by(Case.id)
                 ).scalars()
             )  # fmt: skip
-        # What is remembered of cases that left the window (or got their clip) is forgotten.
-        live = set(in_window)
-        self._passed &= live
-        self._next_look = {i: t for i, t in self._next_look.items() if i in live}
-        tried = 0
+        # Cases that left the window (or got their clip) are forgotten.
+        self._look_at = {i: self._look_at[i] for i in in_window if i in self._look_at}
+        asked = 0
         for case_id in in_window:
-            if case_id in self._passed:
-                continue
-            if tried >= limit:
+            if asked >= limit:
                 break
-            if self._next_look.get(case_id, now) > now:
+            if self._look_at.get(case_id, now) > now:
                 continue
             with Session(self._engine) as session:
                 alert_ids = _alert_ids(session, case_id)
                 ready = _ready_at(session, alert_ids, self._settings.ready_after_s)
-            answer = self._known(case_id, alert_ids, _PREFETCH)
-            if ready is None or (isinstance(answer, NoClip) and answer.retry_at is None):
-                self._passed.add(case_id)  # no clip, or given up: never again
-            elif now < ready:
-                self._next_look[case_id] = ready
-            elif isinstance(answer, NoClip):
-                self._next_look[case_id] = answer.retry_at or now
-            elif isinstance(answer, _Source):
-                result = self._get(case_id, alert_ids, _PREFETCH)
-                tried += 1
-                if isinstance(result, NoClip) and result.retry_at is not None:
-                    self._next_look[case_id] = result.retry_at
-        return tried
+            if ready is None or now < ready:  # no clip named; or the node is still writing it
+                self._look_at[case_id] = ready or _NEVER
+                continue
+            asked += 1
+            result = self._get(case_id, alert_ids, _PREFETCH)
+            if isinstance(result, NoClip):  # waiting for its retry, or given up
+                self._look_at[case_id] = result.retry_at or _NEVER
+        return asked
 
     def _get(self, case_id: int, alert_ids: list[str], actor: Actor) -> Clip | NoClip:
         answer = self._known(case_id, alert_ids, actor)
@@ -220,6 +211,7 @@ class ClipService:
         return transaction(self._engine, record)
 
 
+_NEVER = datetime.max.replace(tzinfo=UTC)
 _PREFETCH = Actor("system", Role.ADMIN, None)
 """Who fetched a clip ahead of time (the timeline's `opened_by`)."""
 
