@@ -11,7 +11,15 @@ from grid_console.ingest.models import AlertEvent, Quarantined
 from grid_console.kinds.models import KindSetting
 from grid_console.nodes.models import Device, Node
 from grid_console.notify.models import Delivery, DeliveryAttempt
-from grid_console.people.models import Grid, Person, PersonChannel, PersonGrid, Shift, Site
+from grid_console.people.models import (
+    DutyChange,
+    Grid,
+    Person,
+    PersonChannel,
+    PersonGrid,
+    Shift,
+    Site,
+)
 from grid_console.snapshots.models import AlertSnapshot, Snapshot
 from grid_console.stats import models as stats_models  # noqa: F401  (indexes)
 
@@ -31,6 +39,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "Device",
+    "DutyChange",
     "Grid",
     "KindSetting",
     "LoginAttempt",

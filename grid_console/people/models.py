@@ -96,3 +96,28 @@ class Shift(Base):
     weekday: Mapped[int] = mapped_column(Integer)
     start_minute: Mapped[int] = mapped_column(Integer)
     end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class DutyChange(Base):
+    """A one-off change to the weekly roster, between two instants.
+
+    `leave` (请假): the person is on duty nowhere; with a `substitute` (顶班), the substitute
+    covers the person's weekly shifts for that time. `extra` (加班): the person is on duty in
+    `grid_id`. A cancelled change is kept (`cancelled_at`) so that who was on duty when a case
+    was dispatched can still be told afterwards.
+    """
+
+    __tablename__ = "duty_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    substitute_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    grid_id: Mapped[str | None] = mapped_column(ForeignKey("grids.id"))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    note: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    cancelled_by: Mapped[str | None] = mapped_column(String(128))

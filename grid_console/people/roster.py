@@ -1,20 +1,27 @@
-"""Who is on duty at an instant: weekly shifts in the roster's local time (Asia/Shanghai).
+"""Who is on duty at an instant: weekly shifts in the roster's local time (Asia/Shanghai),
+changed by the one-off duty changes in force then (people/duty.py).
 
 Shifts are few per grid, so they are read and matched here rather than in SQL: the rule for
 overnight shifts (20:00-08:00 belongs to the day it starts) reads more clearly in Python and
-behaves the same on both backends.
+behaves the same on both backends. The changes in force at one instant are fewer still.
+
+The rules, in order: someone on leave is on duty nowhere, even as a substitute or on extra
+duty; a leave's substitute covers the weekly shifts of the person on leave, in their grids and
+hours; extra duty puts a person on duty in one grid. Inactive people are never on duty.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grid_console.auth.roles import Role
-from grid_console.people.models import Person, Shift
+from grid_console.people.models import DutyChange, Person, Shift
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 MINUTES_PER_DAY = 24 * 60
@@ -31,6 +38,72 @@ def covers(shift: Shift, weekday: int, minute: int) -> bool:
     return (shift.weekday + 1) % 7 == weekday and minute < end
 
 
+class DutyKind(StrEnum):
+    LEAVE = "leave"  # 请假: on duty nowhere; a substitute, if named, covers the weekly shifts
+    EXTRA = "extra"  # 加班: on duty in one grid
+
+
+class Why(StrEnum):
+    SHIFT = "shift"  # the weekly roster
+    STANDS_IN = "stands_in"  # a leave's substitute
+    EXTRA = "extra"
+
+
+@dataclass(frozen=True, slots=True)
+class OnDuty:
+    person: Person
+    why: Why
+    stands_in_for: str | None = None  # the username on leave, for `stands_in`
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """A grid at an instant: who is on duty and why, and who the roster has there but is away."""
+
+    on: list[OnDuty]
+    on_leave: list[Person]
+
+
+def duty(session: Session, grid_id: str, at: datetime, *, timezone: str = DEFAULT_TIMEZONE) -> Duty:
+    rostered = _rostered(session, grid_id, at, timezone)
+    changes = session.execute(
+        select(DutyChange).where(
+            DutyChange.starts_at <= at,
+            DutyChange.ends_at > at,
+            DutyChange.cancelled_at.is_(None),
+        )
+    ).scalars()
+    leaves: dict[int, DutyChange] = {}
+    extras: list[DutyChange] = []
+    for change in changes:
+        if change.kind == DutyKind.LEAVE.value:
+            leaves.setdefault(change.person_id, change)
+        elif change.grid_id == grid_id:
+            extras.append(change)
+    on: dict[int, OnDuty] = {
+        pid: OnDuty(person, Why.SHIFT) for pid, person in rostered.items() if pid not in leaves
+    }
+
+    def add(person_id: int | None, why: Why, stands_in_for: str | None = None) -> None:
+        if person_id is None or person_id in leaves or person_id in on:
+            return
+        person = session.get(Person, person_id)
+        if person is not None and person.active:
+            on[person_id] = OnDuty(person, why, stands_in_for)
+
+    for pid, person in sorted(rostered.items(), key=lambda item: item[1].username):
+        if pid in leaves:
+            add(leaves[pid].substitute_id, Why.STANDS_IN, person.username)
+    for change in sorted(extras, key=lambda c: c.id):
+        add(change.person_id, Why.EXTRA)
+    return Duty(
+        on=sorted(on.values(), key=lambda d: d.person.username),
+        on_leave=sorted(
+            (p for pid, p in rostered.items() if pid in leaves), key=lambda p: p.username
+        ),
+    )
+
+
 def on_duty(
     session: Session,
     grid_id: str,
@@ -39,6 +112,12 @@ def on_duty(
     roles: frozenset[Role] | None = None,
     timezone: str = DEFAULT_TIMEZONE,
 ) -> list[Person]:
+    found = duty(session, grid_id, at, timezone=timezone).on
+    return [d.person for d in found if roles is None or Role(d.person.role) in roles]
+
+
+def _rostered(session: Session, grid_id: str, at: datetime, timezone: str) -> dict[int, Person]:
+    """The active people whose weekly shift in the grid covers the instant."""
     local = at.astimezone(ZoneInfo(timezone))
     weekday, minute = local.weekday(), local.hour * 60 + local.minute
     stmt = (
@@ -48,11 +127,9 @@ def on_duty(
     )
     found: dict[int, Person] = {}
     for shift, person in session.execute(stmt).tuples():
-        if roles is not None and Role(person.role) not in roles:
-            continue
         if covers(shift, weekday, minute):
             found[person.id] = person
-    return sorted(found.values(), key=lambda p: p.username)
+    return found
 
 
 def parse_clock(text: str) -> int:

@@ -38,6 +38,7 @@ from grid_console.stats.period import PeriodError, parse_moment
 from grid_console.stats.queries import StatsService
 from grid_console.web.directory import DirectoryApi, add_directory_routes
 from grid_console.web.pages import pages_router
+from grid_console.web.routes_duty import duty_router
 from grid_console.web.routes_stats import stats_router
 from grid_console.web.schemas import (
     ActionIn,
@@ -147,6 +148,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(pages_router(ctx.cases, security, ctx.timezone))
     if ctx.directory is not None:
         add_directory_routes(app, ctx.directory, security)
+        app.include_router(duty_router(ctx.directory.engine, ctx.clock, ctx.timezone, security))
     if ctx.stats is not None:
         figures_reader = Depends(security.require(*READS_FIGURES))
 

@@ -1,0 +1,195 @@
+"""One-off changes to the weekly roster: leave (with or without a substitute) and extra duty.
+
+The weekly shifts say who is usually on duty; these say who is not, or who also is, between
+two instants (roster.py applies them). A change is never deleted: cancelling one keeps the row
+with who cancelled it, and both are in the admin audit. Functions take the caller's session so
+that the change and its audit row commit together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grid_console.auth.audit import record
+from grid_console.auth.roles import DISPATCHABLE, ROLE_NAMES_ZH, Role
+from grid_console.people.models import DutyChange, Grid, Person
+from grid_console.people.roster import DutyKind
+from grid_console.people.service import find_person
+
+# A year covers any leave a community grants; a longer span is a typo in the year.
+MAX_SPAN = timedelta(days=366)
+NOTE_MAX = 256
+
+
+class DutyChangeError(ValueError):
+    """A change that cannot be made, naming the request's field, in Chinese and English."""
+
+    def __init__(self, field: str, zh: str, en: str) -> None:
+        super().__init__(f"{field}: {zh} / {en}")
+        self.field, self.zh, self.en = field, zh, en
+
+
+class DutyChangeGoneError(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DutyChangeSpec:
+    kind: str
+    username: str
+    starts_at: datetime
+    ends_at: datetime
+    note: str | None = None
+    substitute: str | None = None  # leave only
+    grid: str | None = None  # extra only
+
+
+def add_change(session: Session, spec: DutyChangeSpec, *, actor: str, now: datetime) -> DutyChange:
+    kind = _kind(spec.kind)
+    person = _person(session, "username", spec.username)
+    _check_span(spec.starts_at, spec.ends_at, now)
+    substitute: Person | None = None
+    grid: Grid | None = None
+    if kind is DutyKind.LEAVE:
+        if spec.grid:
+            raise DutyChangeError("grid", "请假不填网格", "a leave takes no grid")
+        if spec.substitute:
+            substitute = _goer(session, "substitute", spec.substitute)
+            if substitute.id == person.id:
+                raise DutyChangeError("substitute", "不能由本人顶班", "cannot stand in for oneself")
+    else:
+        if spec.substitute:
+            raise DutyChangeError(
+                "substitute", "加班不填顶班人员", "extra duty takes no substitute"
+            )
+        if not spec.grid:
+            raise DutyChangeError("grid", "加班须填写网格", "extra duty needs a grid")
+        grid = session.get(Grid, spec.grid)
+        if grid is None:
+            raise DutyChangeError(
+                "grid", f"没有这个网格 {spec.grid!r}", f"no such grid {spec.grid!r}"
+            )
+        person = _goer(session, "username", spec.username)
+    change = DutyChange(
+        kind=kind.value,
+        person_id=person.id,
+        substitute_id=substitute.id if substitute else None,
+        grid_id=grid.id if grid else None,
+        starts_at=spec.starts_at,
+        ends_at=spec.ends_at,
+        note=(spec.note or "").strip()[:NOTE_MAX] or None,
+        created_at=now,
+        created_by=actor,
+    )
+    session.add(change)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="add_duty_change",
+        detail=change_json(session, change),
+        now=now,
+    )
+    return change
+
+
+def cancel_change(session: Session, change_id: int, *, actor: str, now: datetime) -> DutyChange:
+    change = session.get(DutyChange, change_id, with_for_update=True)
+    if change is None:
+        raise DutyChangeGoneError(f"没有这项排班调整 / no such duty change: {change_id}")
+    if change.cancelled_at is not None:
+        raise DutyChangeError("id", "已经取消", "already cancelled")
+    change.cancelled_at, change.cancelled_by = now, actor
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="cancel_duty_change",
+        detail={"id": change.id, "username": _username(session, change.person_id)},
+        now=now,
+    )
+    return change
+
+
+def list_changes(
+    session: Session, start: datetime, end: datetime, *, cancelled: bool = False
+) -> list[DutyChange]:
+    """The changes in force at some instant of [start, end), earliest first."""
+    stmt = select(DutyChange).where(DutyChange.starts_at < end, DutyChange.ends_at > start)
+    if not cancelled:
+        stmt = stmt.where(DutyChange.cancelled_at.is_(None))
+    return list(session.execute(stmt.order_by(DutyChange.starts_at, DutyChange.id)).scalars())
+
+
+def change_json(session: Session, change: DutyChange) -> dict[str, object]:
+    return {
+        "id": change.id,
+        "kind": change.kind,
+        "username": _username(session, change.person_id),
+        "display_name": _display_name(session, change.person_id),
+        "substitute": _username(session, change.substitute_id),
+        "substitute_name": _display_name(session, change.substitute_id),
+        "grid": change.grid_id,
+        "from": change.starts_at.isoformat(),
+        "to": change.ends_at.isoformat(),
+        "note": change.note,
+        "created_at": change.created_at.isoformat(),
+        "created_by": change.created_by,
+        "cancelled_at": change.cancelled_at.isoformat() if change.cancelled_at else None,
+        "cancelled_by": change.cancelled_by,
+    }
+
+
+def _kind(value: str) -> DutyKind:
+    try:
+        return DutyKind(value)
+    except ValueError:
+        raise DutyChangeError(
+            "kind", "只能是 leave（请假）或 extra（加班）", "must be leave or extra"
+        ) from None
+
+
+def _person(session: Session, field: str, username: str) -> Person:
+    person = find_person(session, username)
+    if person is None:
+        raise DutyChangeError(field, f"没有这个人员 {username!r}", f"no such person {username!r}")
+    return person
+
+
+def _goer(session: Session, field: str, username: str) -> Person:
+    """Someone who can be on duty: active, and a role that goes out."""
+    person = _person(session, field, username)
+    if not person.active:
+        raise DutyChangeError(field, f"{username} 已停用", f"{username} is inactive")
+    if Role(person.role) not in DISPATCHABLE:
+        names_zh = "、".join(ROLE_NAMES_ZH[r] for r in sorted(DISPATCHABLE))
+        names_en = ", ".join(sorted(DISPATCHABLE))
+        raise DutyChangeError(
+            field,
+            f"只有{names_zh}可以值班",
+            f"only these roles go on duty: {names_en}",
+        )
+    return person
+
+
+def _check_span(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+    if ends_at <= starts_at:
+        raise DutyChangeError("to", "结束时间必须晚于开始时间", "must be after from")
+    if ends_at - starts_at > MAX_SPAN:
+        raise DutyChangeError("to", "最长一年", f"at most {MAX_SPAN.days} days after from")
+    if ends_at <= now:
+        raise DutyChangeError("to", "已经过去了", "is already past")
+
+
+def _username(session: Session, person_id: int | None) -> str | None:
+    person = session.get(Person, person_id) if person_id is not None else None
+    return person.username if person else None
+
+
+def _display_name(session: Session, person_id: int | None) -> str | None:
+    person = session.get(Person, person_id) if person_id is not None else None
+    return person.display_name if person else None

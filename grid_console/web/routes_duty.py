@@ -1,0 +1,158 @@
+"""Grids, duty changes (leave, stand-ins, extra duty) and who is on duty in a grid.
+
+`GET /api/grids`, `GET /api/duty-changes` and `GET /api/grids/{id}/on-duty` are for the
+monitoring centre (admin, operator), who also record and cancel changes: the centre hears
+first that a patrol is ill tonight. Times are ISO 8601; one without an offset (what a page's
+date-time field gives) is read in the console's time zone, like the case list's `from`/`to`.
+A refused change is a 422 whose `detail` is `{"message", "field", "problem": {"zh", "en"}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from grid_console.auth.roles import READS_DIRECTORY, WRITES_DUTY
+from grid_console.auth.service import Principal
+from grid_console.clock import Clock
+from grid_console.db.session import transaction
+from grid_console.people.duty import (
+    NOTE_MAX,
+    DutyChangeError,
+    DutyChangeGoneError,
+    DutyChangeSpec,
+    add_change,
+    cancel_change,
+    change_json,
+    list_changes,
+)
+from grid_console.people.models import Grid, Person
+from grid_console.people.roster import duty
+from grid_console.stats.period import PeriodError, parse_moment
+from grid_console.web.security import Security
+
+T = TypeVar("T")
+# Without `to`, the list runs this far ahead: the leave and swaps a centre plans for.
+DEFAULT_AHEAD = timedelta(days=62)
+
+
+class DutyChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kind: str = Field(max_length=16)
+    username: str = Field(min_length=1, max_length=64)
+    starts: str = Field(alias="from", max_length=64)
+    ends: str = Field(alias="to", max_length=64)
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
+    substitute: str | None = Field(default=None, max_length=64)
+    grid: str | None = Field(default=None, max_length=128)
+
+
+def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security) -> APIRouter:
+    router = APIRouter()
+    reader = Depends(security.require(*READS_DIRECTORY))
+    writer = Depends(security.require(*WRITES_DUTY))
+    zone = ZoneInfo(timezone)
+
+    @router.get("/api/grids")
+    def grids(_: Principal = reader) -> dict[str, object]:
+        with Session(engine) as session:
+            rows = session.execute(select(Grid).order_by(Grid.id)).scalars()
+            return {
+                "grids": [
+                    {"id": g.id, "name": g.name, "parent": g.parent_id, "site": g.site_id}
+                    for g in rows
+                ]
+            }
+
+    @router.get("/api/duty-changes")
+    def changes(
+        start: str | None = Query(default=None, alias="from"),
+        end: str | None = Query(default=None, alias="to"),
+        cancelled: bool = False,
+        _: Principal = reader,
+    ) -> dict[str, object]:
+        now = clock()
+        since = _moment(start, zone, "from") if start else now
+        until = _moment(end, zone, "to") if end else since + DEFAULT_AHEAD
+        if since >= until:
+            raise HTTPException(422, "from: 必须早于 to / must be before to")
+        with Session(engine) as session:
+            found = list_changes(session, since, until, cancelled=cancelled)
+            return {"changes": [change_json(session, c) for c in found]}
+
+    @router.post("/api/duty-changes")
+    def add(body: DutyChangeIn, who: Principal = writer) -> dict[str, object]:
+        spec = DutyChangeSpec(
+            kind=body.kind,
+            username=body.username.strip(),
+            starts_at=_moment(body.starts, zone, "from"),
+            ends_at=_moment(body.ends, zone, "to"),
+            note=body.note,
+            substitute=(body.substitute or "").strip() or None,
+            grid=(body.grid or "").strip() or None,
+        )
+        return _refusing(
+            lambda: transaction(
+                engine,
+                lambda s: change_json(s, add_change(s, spec, actor=who.username, now=clock())),
+            )
+        )
+
+    @router.delete("/api/duty-changes/{change_id}")
+    def cancel(change_id: int, who: Principal = writer) -> dict[str, object]:
+        return _refusing(
+            lambda: transaction(
+                engine,
+                lambda s: change_json(
+                    s, cancel_change(s, change_id, actor=who.username, now=clock())
+                ),
+            )
+        )
+
+    @router.get("/api/grids/{grid_id}/on-duty")
+    def on_duty(grid_id: str, at: str | None = None, _: Principal = reader) -> dict[str, object]:
+        moment = _moment(at, zone, "at") if at else clock()
+        with Session(engine) as session:
+            if session.get(Grid, grid_id) is None:
+                raise HTTPException(404, f"没有这个网格 / no such grid: {grid_id!r}")
+            found = duty(session, grid_id, moment, timezone=timezone)
+            return {
+                "grid": grid_id,
+                "at": moment.isoformat(),
+                "on_duty": [
+                    {**_who(d.person), "why": d.why.value, "stands_in_for": d.stands_in_for}
+                    for d in found.on
+                ],
+                "on_leave": [_who(p) for p in found.on_leave],
+            }
+
+    return router
+
+
+def _who(person: Person) -> dict[str, object]:
+    return {"username": person.username, "display_name": person.display_name, "role": person.role}
+
+
+def _moment(text: str, zone: ZoneInfo, field: str) -> datetime:
+    try:
+        return parse_moment(text, zone, field)
+    except PeriodError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _refusing(work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except DutyChangeGoneError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except DutyChangeError as exc:
+        detail = {"message": str(exc), "field": exc.field, "problem": {"zh": exc.zh, "en": exc.en}}
+        raise HTTPException(422, detail) from None

@@ -1,0 +1,324 @@
+"""Leave, stand-ins and extra duty on top of the weekly roster, on SQLite and PostgreSQL: who is
+on duty, where an alert's case is dispatched, and the API the centre records them with (its
+refusals named by field, its roles, its audit trail)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from grid_console.app import Console
+from grid_console.auth.models import AdminAudit
+from grid_console.auth.roles import Role
+from grid_console.cases.flows import apply_alert_event
+from grid_console.cases.models import CaseEvent
+from grid_console.cases.policy import CasePolicy
+from grid_console.db.engine import default_url, make_engine
+from grid_console.db.migrate import upgrade
+from grid_console.db.session import transaction
+from grid_console.ingest.payloads import AlertPayload
+from grid_console.people.duty import (
+    DutyChangeError,
+    DutyChangeSpec,
+    add_change,
+    cancel_change,
+)
+from grid_console.people.models import Grid, Person, Shift
+from grid_console.people.roster import duty, on_duty
+from grid_console.people.service import add_person, find_person
+from tests.console.conftest import Backend
+from tests.console.helpers import api_as, make_console, seed, started
+from tests.console.payloads import alert, new_alert_id
+from tests.integration.broker import MosquittoBroker
+
+T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+BEFORE = T0 - timedelta(hours=3)  # when the changes are recorded
+H = timedelta(hours=1)
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the console's default time zone
+
+
+@pytest.fixture
+def engine(backend: Backend, tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(backend.url or default_url(tmp_path / "console"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def roster(engine: Engine) -> None:
+    """A-05: li Monday 08:00-20:00, zhao Monday 20:00-08:00; wu and qian patrols with no
+    shift; zhang the grid head; B-01 a second grid with nobody rostered."""
+
+    def work(session: Session) -> None:
+        session.add_all([Grid(id="A-05", name="五网格"), Grid(id="B-01", name="一网格")])
+        session.flush()
+        people = {
+            name: add_person(session, username=name, role=role, now=BEFORE, grids=grids)
+            for name, role, grids in (
+                ("li", Role.PATROL, ["A-05"]),
+                ("zhao", Role.PATROL, ["A-05"]),
+                ("wu", Role.PATROL, ["A-05"]),
+                ("qian", Role.PATROL, ["B-01"]),
+                ("zhang", Role.GRID_HEAD, ["A-05"]),
+                ("op", Role.OPERATOR, []),
+            )
+        }
+        for name, start, end in (("li", 8 * 60, 20 * 60), ("zhao", 20 * 60, 8 * 60)):
+            session.add(Shift(person_id=people[name].id, grid_id="A-05", weekday=0,
+                              start_minute=start, end_minute=end))  # fmt: skip
+
+    transaction(engine, work)
+
+
+def change(engine: Engine, kind: str, who: str, start: datetime, end: datetime,
+           **extra: str) -> int:  # fmt: skip
+    spec = DutyChangeSpec(kind=kind, username=who, starts_at=start, ends_at=end, **extra)
+    return transaction(engine, lambda s: add_change(s, spec, actor="op", now=BEFORE).id)
+
+
+def names(engine: Engine, grid: str, at: datetime) -> list[str]:
+    with Session(engine) as session:
+        return [p.username for p in on_duty(session, grid, at)]
+
+
+def test_a_leave_takes_a_person_off_duty_for_its_span_only(engine: Engine) -> None:
+    roster(engine)
+    assert names(engine, "A-05", T0) == ["li"]
+    change(engine, "leave", "li", T0 - H, T0 + 2 * H, note="病假")
+    assert names(engine, "A-05", T0) == []
+    assert names(engine, "A-05", T0 - H - timedelta(seconds=1)) == ["li"]
+    assert names(engine, "A-05", T0 + 2 * H) == ["li"]  # [from, to): back at `to`
+    with Session(engine) as session:
+        found = duty(session, "A-05", T0)
+        assert [p.username for p in found.on_leave] == ["li"]
+
+
+def test_a_substitute_covers_the_shifts_of_the_person_on_leave_and_no_others(
+    engine: Engine,
+) -> None:
+    roster(engine)
+    # Li is away all Monday (Shanghai); wu stands in, but only for li's own hours.
+    monday = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)
+    change(engine, "leave", "li", monday, monday + 24 * H, substitute="wu")
+    with Session(engine) as session:
+        at_ten = duty(session, "A-05", T0)
+        assert [(d.person.username, d.why.value, d.stands_in_for) for d in at_ten.on] == [
+            ("wu", "stands_in", "li")
+        ]
+    night = T0 + 11 * H  # Monday 21:00: li's shift is over, zhao's night shift runs
+    assert names(engine, "A-05", night) == ["zhao"]
+    assert names(engine, "B-01", T0) == []  # a stand-in is where the absent person was
+
+
+def test_someone_on_leave_is_on_duty_nowhere_even_as_a_substitute_or_on_extra_duty(
+    engine: Engine,
+) -> None:
+    roster(engine)
+    change(engine, "leave", "li", T0 - H, T0 + H, substitute="wu")
+    change(engine, "extra", "wu", T0 - H, T0 + H, grid="B-01")
+    assert names(engine, "A-05", T0) == ["wu"]
+    assert names(engine, "B-01", T0) == ["wu"]  # extra duty elsewhere as well
+    change(engine, "leave", "wu", T0 - H, T0 + H)
+    assert names(engine, "A-05", T0) == []
+    assert names(engine, "B-01", T0) == []
+
+
+def test_extra_duty_is_in_its_grid_only_and_a_cancelled_change_counts_for_nothing(
+    engine: Engine,
+) -> None:
+    roster(engine)
+    extra = change(engine, "extra", "qian", T0 - H, T0 + H, grid="A-05")
+    assert names(engine, "A-05", T0) == ["li", "qian"]
+    assert names(engine, "B-01", T0) == []
+    transaction(engine, lambda s: cancel_change(s, extra, actor="op", now=BEFORE))
+    assert names(engine, "A-05", T0) == ["li"]
+    with pytest.raises(DutyChangeError, match="already cancelled"):
+        transaction(engine, lambda s: cancel_change(s, extra, actor="op", now=BEFORE))
+
+
+def test_a_substitute_made_inactive_later_is_not_on_duty(engine: Engine) -> None:
+    roster(engine)
+    change(engine, "leave", "li", T0 - H, T0 + H, substitute="wu")
+
+    def deactivate(session: Session) -> None:
+        person = find_person(session, "wu")
+        assert person is not None
+        person.active = False
+
+    transaction(engine, deactivate)
+    assert names(engine, "A-05", T0) == []
+
+
+@pytest.mark.parametrize(
+    ("asked", "field", "words"),
+    [
+        (("holiday", "li", T0, T0 + H, {}), "kind", "leave or extra"),
+        (("leave", "nobody", T0, T0 + H, {}), "username", "no such person 'nobody'"),
+        (("leave", "li", T0, T0, {}), "to", "must be after from"),
+        (("leave", "li", T0 + H, T0, {}), "to", "must be after from"),
+        (("leave", "li", T0, T0 + timedelta(days=367), {}), "to", "at most 366 days"),
+        (("leave", "li", BEFORE - 2 * H, BEFORE, {}), "to", "already past"),
+        (("leave", "li", T0, T0 + H, {"substitute": "li"}), "substitute", "oneself"),
+        (("leave", "li", T0, T0 + H, {"substitute": "op"}), "substitute", "only these roles"),
+        (("leave", "li", T0, T0 + H, {"substitute": "ghost"}), "substitute", "no such person"),
+        (("leave", "li", T0, T0 + H, {"grid": "A-05"}), "grid", "a leave takes no grid"),
+        (("extra", "li", T0, T0 + H, {}), "grid", "needs a grid"),
+        (("extra", "li", T0, T0 + H, {"grid": "Z-99"}), "grid", "no such grid 'Z-99'"),
+        (("extra", "op", T0, T0 + H, {"grid": "A-05"}), "username", "only these roles"),
+        (("extra", "li", T0, T0 + H, {"grid": "A-05", "substitute": "wu"}), "substitute",
+         "no substitute"),
+    ],
+)  # fmt: skip
+def test_a_change_that_cannot_be_made_names_its_field_and_writes_nothing(
+    engine: Engine,
+    asked: tuple[str, str, datetime, datetime, dict[str, str]],
+    field: str,
+    words: str,
+) -> None:
+    kind, who, start, end, extra = asked
+    roster(engine)
+    with pytest.raises(DutyChangeError) as caught:
+        change(engine, kind, who, start, end, **extra)
+    assert caught.value.field == field
+    assert words in caught.value.en and caught.value.zh
+    assert str(caught.value).startswith(f"{field}: {caught.value.zh} / ")
+    with Session(engine) as session:
+        assert session.execute(select(AdminAudit)).first() is None
+
+
+def raise_alert(engine: Engine, kind: str, at: datetime) -> list[tuple[str, dict[str, object]]]:
+    body = alert(new_alert_id(), 1, "raised", kind=kind, at=at)
+    payload = AlertPayload.from_valid(body)
+    case_id = transaction(
+        engine,
+        lambda s: (
+            apply_alert_event(
+                s, payload, prefix="grid/xizhen/gate-1", received_at=at, policy=CasePolicy()
+            ).case_id
+        ),
+    )
+    with Session(engine) as session:
+        rows = session.execute(
+            select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+        ).scalars()
+        return [(e.action, e.detail) for e in rows if e.action == "dispatch"]
+
+
+def test_a_case_is_dispatched_to_the_stand_in_and_without_one_to_the_grid_head(
+    engine: Engine,
+) -> None:
+    """The point of it all: tonight's alarm reaches someone who is actually out there."""
+    roster(engine)
+    assert raise_alert(engine, "smoke", T0) == [("dispatch", {"to": ["li"]})]
+    leave = change(engine, "leave", "li", T0 - H, T0 + H, substitute="wu")
+    assert raise_alert(engine, "smoke", T0) == [("dispatch", {"to": ["wu"]})]
+    transaction(engine, lambda s: cancel_change(s, leave, actor="op", now=BEFORE))
+    change(engine, "leave", "li", T0 - H, T0 + H)
+    assert raise_alert(engine, "smoke", T0) == [("dispatch", {"to": ["zhang"]})]
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+PASSWORD = "people-password-1"
+
+
+@pytest.fixture
+def console(tmp_path: Path, broker: MosquittoBroker, backend: Backend) -> Iterator[Console]:
+    instance = started(make_console(tmp_path, broker, backend))
+    seed(instance, grids=[("A-05", None), ("B-01", None)],
+         people=[("zhaoop", "operator", []), ("lipatrol", "patrol", ["A-05"]),
+                 ("wupatrol", "patrol", ["A-05"]), ("zhanghead", "grid_head", ["A-05"])],
+         password=PASSWORD)  # fmt: skip
+
+    def shift(session: Session) -> None:
+        li = find_person(session, "lipatrol")
+        assert li is not None
+        for weekday in range(7):  # every day, all day: on duty whenever the test runs
+            session.add(Shift(person_id=li.id, grid_id="A-05", weekday=weekday,
+                              start_minute=0, end_minute=24 * 60))  # fmt: skip
+
+    transaction(instance.engine, shift)
+    yield instance
+    instance.stop()
+
+
+@pytest.mark.integration
+def test_the_centre_records_a_leave_with_a_stand_in_and_sees_who_is_on_duty(
+    console: Console,
+) -> None:
+    operator = api_as(console, "zhaoop", PASSWORD)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    before = operator.get("/api/grids/A-05/on-duty").json()
+    assert [(d["username"], d["why"]) for d in before["on_duty"]] == [("lipatrol", "shift")]
+
+    start = (now - H).astimezone(UTC).isoformat()
+    end_wall = (now + 8 * H).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+    reply = operator.post("/api/duty-changes", json={
+        "kind": "leave", "username": "lipatrol", "from": start, "to": end_wall,
+        "substitute": "wupatrol", "note": "病假"})  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    made = reply.json()
+    assert (made["kind"], made["username"], made["substitute"], made["note"]) == (
+        "leave", "lipatrol", "wupatrol", "病假")  # fmt: skip
+    assert made["created_by"] == "zhaoop"
+    # A time without an offset is Shanghai's wall time.
+    assert datetime.fromisoformat(made["to"]) == now + 8 * H
+
+    during = operator.get("/api/grids/A-05/on-duty").json()
+    assert [(d["username"], d["why"], d["stands_in_for"]) for d in during["on_duty"]] == [
+        ("wupatrol", "stands_in", "lipatrol")
+    ]
+    assert [p["username"] for p in during["on_leave"]] == ["lipatrol"]
+    after = operator.get("/api/grids/A-05/on-duty", params={"at": end_wall}).json()
+    assert [d["username"] for d in after["on_duty"]] == ["lipatrol"]
+
+    listed = operator.get("/api/duty-changes").json()["changes"]
+    assert [c["id"] for c in listed] == [made["id"]]
+    gone = operator.delete(f"/api/duty-changes/{made['id']}")
+    assert gone.status_code == 200 and gone.json()["cancelled_by"] == "zhaoop"
+    assert operator.get("/api/duty-changes").json()["changes"] == []
+    kept = operator.get("/api/duty-changes", params={"cancelled": "true"}).json()["changes"]
+    assert [c["id"] for c in kept] == [made["id"]]
+    again = operator.delete(f"/api/duty-changes/{made['id']}")
+    assert again.status_code == 422 and again.json()["detail"]["field"] == "id"
+    assert operator.delete("/api/duty-changes/999999").status_code == 404
+    with Session(console.engine) as session:
+        audit = session.execute(select(AdminAudit.action, AdminAudit.actor)).tuples().all()
+    assert sorted(audit) == [("add_duty_change", "zhaoop"), ("cancel_duty_change", "zhaoop")]
+
+
+@pytest.mark.integration
+def test_the_api_refuses_by_field_and_by_role(console: Console) -> None:
+    operator = api_as(console, "zhaoop", PASSWORD)
+    later = (datetime.now(UTC) + H).isoformat()
+    bad_time = operator.post("/api/duty-changes", json={
+        "kind": "leave", "username": "lipatrol", "from": "tomorrow", "to": later})  # fmt: skip
+    assert bad_time.status_code == 422 and bad_time.json()["detail"].startswith("from:")
+    bad_grid = operator.post("/api/duty-changes", json={"kind": "extra", "username": "wupatrol",
+                             "from": later, "to": later, "grid": "A-05"})  # fmt: skip
+    detail = bad_grid.json()["detail"]
+    assert bad_grid.status_code == 422 and detail["field"] == "to"
+    assert detail["problem"] == {"zh": "结束时间必须晚于开始时间", "en": "must be after from"}
+    unknown = operator.post("/api/duty-changes", json={"kind": "leave", "username": "lipatrol",
+                            "from": later, "to": later, "by": "x"})  # fmt: skip
+    assert unknown.status_code == 422  # an unknown field is refused, not ignored
+    assert operator.get("/api/grids/Z-9/on-duty").status_code == 404
+    assert operator.get("/api/duty-changes", params={"from": "2026-12-09", "to": "2026-12-08"}
+                        ).status_code == 422  # fmt: skip
+
+    for name in ("lipatrol", "zhanghead"):
+        other = api_as(console, name, PASSWORD)
+        assert other.get("/api/duty-changes").status_code == 403
+        assert other.get("/api/grids/A-05/on-duty").status_code == 403
+        made = other.post("/api/duty-changes", json={
+            "kind": "leave", "username": "lipatrol", "from": later, "to": later})  # fmt: skip
+        assert made.status_code == 403
+    with Session(console.engine) as session:
+        assert session.execute(select(Person).where(Person.username == "lipatrol")).scalar_one()
+        assert session.execute(select(AdminAudit)).first() is None
