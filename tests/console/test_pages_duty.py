@@ -1,0 +1,189 @@
+"""The admin page's leave and extra duty section in headless Chromium, against a real console on
+SQLite with a real Mosquitto: an operator records a leave with a stand-in (a refused one named
+by its field first), asks who is on duty, withdraws it; on a phone, records extra duty."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grid_console.app import Console
+from grid_console.db.session import transaction
+from grid_console.people.models import DutyChange, Shift
+from grid_console.people.service import find_person
+from tests.console.conftest import Backend
+from tests.console.helpers import make_console, seed, started
+from tests.console.pagekit import (
+    DESKTOP,
+    PHONE,
+    Served,
+    assert_translated,
+    launch_browser,
+    no_overflow,
+    tab_opener,
+)
+from tests.console.test_pages import PASSWORD, TIMEOUT_MS
+from tests.console.test_pages_admin import sign_in
+from tests.integration.broker import MosquittoBroker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_browser()
+
+
+@pytest.fixture
+def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
+    errors: list[str] = []
+    contexts: list[Any] = []
+    yield tab_opener(browser, errors, contexts)
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def console(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Console]:
+    instance = started(make_console(tmp_path, broker, Backend("sqlite", "")))
+    seed(instance, grids=[("A-05", None), ("B-01", None)],
+         people=[("zhaoop", "operator", []), ("lipatrol", "patrol", ["A-05"]),
+                 ("wupatrol", "patrol", ["A-05"])],
+         password=PASSWORD)  # fmt: skip
+
+    def every_hour(session: Session) -> None:
+        li = find_person(session, "lipatrol")
+        assert li is not None
+        for weekday in range(7):
+            session.add(Shift(person_id=li.id, grid_id="A-05", weekday=weekday,
+                              start_minute=0, end_minute=24 * 60))  # fmt: skip
+
+    transaction(instance.engine, every_hour)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def served(console: Console) -> Iterator[Served]:
+    server = Served(console)
+    yield server
+    server.stop()
+
+
+def wall(tab: Any, hours: float) -> str:
+    """What a person types in a date-time field, `hours` from now, in the browser's own zone."""
+    return str(
+        tab.evaluate(
+            """(h) => {
+            const d = new Date(Date.now() + h * 3600e3), p = (n) => String(n).padStart(2, "0");
+            return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
+                   `${p(d.getHours())}:${p(d.getMinutes())}`;
+        }""",
+            hours,
+        )
+    )
+
+
+def changes(console: Console) -> list[DutyChange]:
+    with Session(console.engine) as session:
+        return list(session.execute(select(DutyChange).order_by(DutyChange.id)).scalars())
+
+
+def refused_first(tab: Any, console: Console) -> None:
+    """No times, then the end before the start: refused, the field named in the page's words
+    and marked, nothing written."""
+    form = "#duty-add"
+    tab.select_option(f"{form} select[name=username]", "lipatrol")
+    tab.click(f"{form} button[type=submit]")
+    assert tab.locator("#error").inner_text() == "请填写开始和结束时间"
+    tab.fill(f"{form} input[name=from]", wall(tab, -1))
+    tab.fill(f"{form} input[name=to]", wall(tab, -2))
+    tab.select_option(f"{form} select[name=substitute]", "wupatrol")
+    tab.click(f"{form} button[type=submit]")
+    tab.wait_for_function("() => document.getElementById('error').textContent.includes('结束')")
+    assert "结束时间必须晚于开始时间" in tab.locator("#error").inner_text()
+    assert tab.locator(f"{form} input[name=to]").get_attribute("aria-invalid") == "true"
+    assert changes(console) == []
+
+
+def test_an_operator_records_a_leave_with_a_stand_in_and_withdraws_it(
+    served: Served, console: Console, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(DESKTOP)
+    sign_in(tab, served.base, "zhaoop", PASSWORD, "/admin")
+    panel = tab.locator("#duty-panel")
+    panel.wait_for(state="visible", timeout=TIMEOUT_MS)
+    tab.locator("#duty-none").wait_for(timeout=TIMEOUT_MS)
+    assert_translated(tab)
+
+    form = "#duty-add"
+    refused_first(tab, console)
+    tab.fill(f"{form} input[name=to]", wall(tab, 8))
+    tab.fill(f"{form} input[name=note]", "病假")
+    tab.click(f"{form} button[type=submit]")
+    item = tab.locator("#duty-changes li[data-kind=leave]")
+    item.wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#duty-done").inner_text() == "已登记"
+    text = item.inner_text()
+    assert "请假" in text and "lipatrol" in text and "顶班：wupatrol" in text and "病假" in text
+    (made,) = changes(console)
+    assert made.note == "病假" and made.created_by == "zhaoop" and made.substitute_id is not None
+    assert tab.locator(f"{form} [aria-invalid]").count() == 0
+
+    tab.select_option("#duty-query select[name=grid]", "A-05")
+    tab.click("#duty-query button[type=submit]")
+    tab.locator("#duty-on li[data-on=wupatrol][data-why=stands_in]").wait_for(timeout=TIMEOUT_MS)
+    assert "顶替 lipatrol" in tab.locator("#duty-on li[data-on=wupatrol]").inner_text()
+    assert "lipatrol" in tab.locator("#duty-away").inner_text()
+    # Asked for a time after the leave: li is back on the roster.
+    tab.fill("#duty-query input[name=at]", wall(tab, 9))
+    tab.click("#duty-query button[type=submit]")
+    tab.locator("#duty-on li[data-on=lipatrol][data-why=shift]").wait_for(timeout=TIMEOUT_MS)
+
+    tab.click("#lang")
+    tab.locator("#duty-panel h2").filter(has_text="Leave, stand-ins").wait_for(timeout=TIMEOUT_MS)
+    assert "stand-in: wupatrol" in item.inner_text()
+    assert "rostered" in tab.locator("#duty-on").inner_text()
+    assert_translated(tab)
+
+    tab.fill("#duty-query input[name=at]", "")
+    tab.click("#duty-query button[type=submit]")
+    tab.locator("#duty-on li[data-on=wupatrol]").wait_for(timeout=TIMEOUT_MS)
+    tab.click(f"#duty-changes [data-revoke='{made.id}']")
+    tab.locator("#duty-none").wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#duty-done").inner_text() == "Withdrawn"
+    # The answer on screen follows: li is on duty again.
+    tab.locator("#duty-on li[data-on=lipatrol][data-why=shift]").wait_for(timeout=TIMEOUT_MS)
+    (kept,) = changes(console)
+    assert kept.cancelled_by == "zhaoop"
+
+
+def test_extra_duty_from_a_phone(
+    served: Served, console: Console, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(PHONE)
+    sign_in(tab, served.base, "zhaoop", PASSWORD, "/admin")
+    tab.locator("#duty-panel").wait_for(state="visible", timeout=TIMEOUT_MS)
+    form = "#duty-add"
+    tab.select_option(f"{form} select[name=kind]", "extra")
+    assert tab.locator(f"{form} select[name=substitute]").is_hidden()
+    tab.select_option(f"{form} select[name=username]", "wupatrol")
+    tab.select_option(f"{form} select[name=grid]", "B-01")
+    tab.fill(f"{form} input[name=from]", wall(tab, 0))
+    tab.fill(f"{form} input[name=to]", wall(tab, 4))
+    tab.click(f"{form} button[type=submit]")
+    tab.locator("#duty-changes li[data-kind=extra]").wait_for(timeout=TIMEOUT_MS)
+    assert "网格：B-01" in tab.locator("#duty-changes li[data-kind=extra]").inner_text()
+    tab.select_option("#duty-query select[name=grid]", "B-01")
+    tab.click("#duty-query button[type=submit]")
+    tab.locator("#duty-on li[data-on=wupatrol][data-why=extra]").wait_for(timeout=TIMEOUT_MS)
+    no_overflow(tab)
+    assert_translated(tab)
+    (made,) = changes(console)
+    assert (made.kind, made.grid_id, made.substitute_id) == ("extra", "B-01", None)
