@@ -309,6 +309,8 @@ def test_the_api_refuses_by_field_and_by_role(console: Console) -> None:
                             "from": later, "to": later, "by": "x"})  # fmt: skip
     assert unknown.status_code == 422  # an unknown field is refused, not ignored
     assert operator.get("/api/grids/Z-9/on-duty").status_code == 404
+    junk = operator.get("/api/grids/A-05/on-duty", params={"at": "0001-01-01"})
+    assert junk.status_code == 422 and junk.json()["detail"].startswith("at:")
     assert operator.get("/api/duty-changes", params={"from": "2026-12-09", "to": "2026-12-08"}
                         ).status_code == 422  # fmt: skip
 

@@ -177,9 +177,13 @@ def test_extra_duty_from_a_phone(
     tab.select_option(f"{form} select[name=grid]", "B-01")
     tab.fill(f"{form} input[name=from]", wall(tab, 0))
     tab.fill(f"{form} input[name=to]", wall(tab, 4))
+    tab.fill(f"{form} input[name=note]", "<img src=x onerror=alert(1)>顶夜班")
     tab.click(f"{form} button[type=submit]")
-    tab.locator("#duty-changes li[data-kind=extra]").wait_for(timeout=TIMEOUT_MS)
-    assert "网格：B-01" in tab.locator("#duty-changes li[data-kind=extra]").inner_text()
+    item = tab.locator("#duty-changes li[data-kind=extra]")
+    item.wait_for(timeout=TIMEOUT_MS)
+    assert "网格：B-01" in item.inner_text()
+    assert "<img src=x onerror=alert(1)>顶夜班" in item.inner_text()  # a note is text, not markup
+    assert tab.locator("#duty-changes img").count() == 0
     tab.select_option("#duty-query select[name=grid]", "B-01")
     tab.click("#duty-query button[type=submit]")
     tab.locator("#duty-on li[data-on=wupatrol][data-why=extra]").wait_for(timeout=TIMEOUT_MS)
