@@ -14,6 +14,9 @@ What a due row does (`step` counts how far it went):
 - the case has moved on (accepted, handled, closed, deferred): the row is done as `met`.
 - defer_due, while the case is still deferred: it comes back as registered (red), is
   dispatched again by the rules and the grid head is told.
+
+After the deadlines, the same pass hands over the cases waiting on people now on leave
+(dispatch/handover.py): a leave starts at a time, like a deadline.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from grid_console.db.session import transaction
 from grid_console.deadlines.models import Deadline
 from grid_console.deadlines.schedule import DeadlineKind
 from grid_console.dispatch.auto import active_assignees, auto_dispatch
+from grid_console.dispatch.handover import hand_over_one
 from grid_console.dispatch.notify_hook import SYSTEM, notification_due
 from grid_console.kinds.overlay import effective_policy
 from grid_console.people.models import Person
@@ -55,10 +59,19 @@ class DeadlineJob:
         self._owner = owner
 
     def run_once(self, now: datetime, *, limit: int = 1000) -> int:
-        """Act on every deadline due at `now` (at most `limit`); return how many."""
+        """Act on every deadline due at `now`, then hand over the cases waiting on people on
+        leave (at most `limit` of each); return how many acts."""
         acted = 0
         while acted < limit:
             if not transaction(self._engine, lambda s: self._one(s, now)):
+                break
+            acted += 1
+        passed: set[int] = set()
+        for _ in range(limit):
+            if (
+                transaction(self._engine, lambda s: hand_over_one(s, now, self._policy, passed))
+                is None
+            ):
                 break
             acted += 1
         return acted

@@ -7,6 +7,7 @@ registered (red) for the operator, with an audit row that says so.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -24,25 +25,38 @@ from grid_console.people.service import ancestry, nearest
 _GOERS = frozenset({Role.PATROL})
 
 
-def auto_dispatch(session: Session, case: Case, now: datetime, policy: DispatchPolicy) -> bool:
-    """Dispatch a registered case by the rules; return whether it was dispatched."""
-    if case.state != State.REGISTERED.value:
-        return False
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """Who the rules send a case to now, and why (the notification's reason)."""
+
+    mode: DispatchMode
+    people: list[Person]
+    reason: str
+    heads: list[Person]
+
+
+def choose(session: Session, case: Case, now: datetime, policy: DispatchPolicy) -> Choice:
     mode = policy.mode(case.kind, case.severity)
-    if mode is DispatchMode.MANUAL:
-        return False
     heads = nearest(session, case.grid, Role.GRID_HEAD)
+    if mode is DispatchMode.MANUAL:
+        return Choice(mode, [], "manual", heads)
     roles = None if mode is DispatchMode.ALL_ON_DUTY else _GOERS
     people: list[Person] = []
     for grid_id in ancestry(session, case.grid) if case.grid else []:
         people = on_duty(session, grid_id, now, roles=roles, timezone=policy.timezone)
         if people:
-            break
-    reason = f"dispatch:{mode.value}"
-    if not people:
-        people = heads
-        reason = "dispatch:grid_head_fallback"
-    if not people:
+            return Choice(mode, people, f"dispatch:{mode.value}", heads)
+    return Choice(mode, heads, "dispatch:grid_head_fallback", heads)
+
+
+def auto_dispatch(session: Session, case: Case, now: datetime, policy: DispatchPolicy) -> bool:
+    """Dispatch a registered case by the rules; return whether it was dispatched."""
+    if case.state != State.REGISTERED.value:
+        return False
+    choice = choose(session, case, now, policy)
+    if choice.mode is DispatchMode.MANUAL:
+        return False
+    if not choice.people:
         session.add(
             CaseEvent(
                 case_id=case.id,
@@ -53,17 +67,32 @@ def auto_dispatch(session: Session, case: Case, now: datetime, policy: DispatchP
                 to_state=case.state,
                 source="system",
                 note="无人值班且无网格长 / nobody on duty and no grid head: dispatch by hand",
-                detail={"mode": mode.value, "grid": case.grid},
+                detail={"mode": choice.mode.value, "grid": case.grid},
             )
         )
         return False
-    event = dispatch_to(session, case, people, actor=SYSTEM, source="system", note=None, now=now)
-    # The event id makes each dispatch its own notification (the senders deduplicate by reason).
-    notification_due(session, case, people, f"{reason}#{event.id}", now)
-    if mode is DispatchMode.ALL_ON_DUTY:
-        told = [h for h in heads if h.id not in {p.id for p in people}]
-        notification_due(session, case, told, f"critical:grid_head#{event.id}", now)
+    send(session, case, choice, choice.people, now, note=None)
     return True
+
+
+def send(
+    session: Session,
+    case: Case,
+    choice: Choice,
+    people: list[Person],
+    now: datetime,
+    *,
+    note: str | None,
+) -> CaseEvent:
+    """Dispatch to `people` as the system, and owe them (and, for critical routing, the grid
+    head) their notifications."""
+    event = dispatch_to(session, case, people, actor=SYSTEM, source="system", note=note, now=now)
+    # The event id makes each dispatch its own notification (the senders deduplicate by reason).
+    notification_due(session, case, people, f"{choice.reason}#{event.id}", now)
+    if choice.mode is DispatchMode.ALL_ON_DUTY:
+        told = [h for h in choice.heads if h.id not in {p.id for p in people}]
+        notification_due(session, case, told, f"critical:grid_head#{event.id}", now)
+    return event
 
 
 def dispatch_to(

@@ -104,6 +104,21 @@ def duty(session: Session, grid_id: str, at: datetime, *, timezone: str = DEFAUL
     )
 
 
+def on_leave(session: Session, at: datetime) -> set[str]:
+    """The usernames of everyone on leave at the instant."""
+    stmt = (
+        select(Person.username)
+        .join(DutyChange, DutyChange.person_id == Person.id)
+        .where(
+            DutyChange.kind == DutyKind.LEAVE.value,
+            DutyChange.starts_at <= at,
+            DutyChange.ends_at > at,
+            DutyChange.cancelled_at.is_(None),
+        )
+    )
+    return set(session.execute(stmt).scalars())
+
+
 def on_duty(
     session: Session,
     grid_id: str,

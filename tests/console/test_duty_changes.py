@@ -4,7 +4,9 @@ refusals named by field, its roles, its audit trail)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,9 +21,12 @@ from grid_console.auth.roles import Role
 from grid_console.cases.flows import apply_alert_event
 from grid_console.cases.models import CaseEvent
 from grid_console.cases.policy import CasePolicy
+from grid_console.cases.service import Actor, CaseService
 from grid_console.db.engine import default_url, make_engine
 from grid_console.db.migrate import upgrade
 from grid_console.db.session import transaction
+from grid_console.deadlines.job import DeadlineJob
+from grid_console.dispatch.handover import NOTE as HANDOVER_NOTE
 from grid_console.ingest.payloads import AlertPayload
 from grid_console.people.duty import (
     DutyChangeError,
@@ -221,6 +226,104 @@ def test_a_case_is_dispatched_to_the_stand_in_and_without_one_to_the_grid_head(
     transaction(engine, lambda s: cancel_change(s, leave, actor="op", now=BEFORE))
     change(engine, "leave", "li", T0 - H, T0 + H)
     assert raise_alert(engine, "smoke", T0) == [("dispatch", {"to": ["zhang"]})]
+
+
+# --- handing over cases already sent to someone who goes on leave ----------------------------
+
+S = timedelta(seconds=1)
+
+
+def open_case(engine: Engine, at: datetime = T0) -> int:
+    payload = AlertPayload.from_valid(alert(new_alert_id(), 1, "raised", kind="smoke", at=at))
+    return transaction(
+        engine,
+        lambda s: (
+            apply_alert_event(
+                s, payload, prefix="grid/xizhen/gate-1", received_at=at, policy=CasePolicy()
+            ).case_id
+        ),
+    )
+
+
+def sent_to(engine: Engine, case_id: int) -> list[tuple[list[str], str | None]]:
+    """Each dispatch of the case: to whom, with what note."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == "dispatch")
+            .order_by(CaseEvent.id)
+        ).scalars()
+        return [(list(e.detail["to"]), e.note) for e in rows]  # type: ignore[call-overload]
+
+
+def told(engine: Engine, case_id: int) -> list[str]:
+    with Session(engine) as session:
+        rows = session.execute(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == "notify_due")
+            .order_by(CaseEvent.id)
+        ).scalars()
+        return [r["username"] for e in rows for r in e.detail["recipients"]]  # type: ignore[index, union-attr]
+
+
+def test_a_case_waiting_on_a_patrol_who_goes_on_leave_is_handed_to_the_stand_in(
+    engine: Engine,
+) -> None:
+    roster(engine)
+    waiting, accepted = open_case(engine), open_case(engine)
+    CaseService(engine, CasePolicy()).apply_action(
+        accepted, "accept", Actor("li", Role.PATROL, frozenset({"A-05"})), None, T0 + S
+    )
+    change(engine, "leave", "li", T0 + 20 * S, T0 + 5 * H, substitute="wu")
+    job = DeadlineJob(engine, CasePolicy(), owner="replica-1")
+    assert job.run_once(T0 + 10 * S) == 0  # the leave has not begun
+    assert job.run_once(T0 + 30 * S) == 1
+    assert sent_to(engine, waiting) == [(["li"], None), (["wu"], HANDOVER_NOTE)]
+    assert told(engine, waiting)[-2:] == ["wu", "zhang"]  # a smoke alarm: the head told again
+    assert sent_to(engine, accepted) == [(["li"], None)]  # li took it: li's still
+    assert job.run_once(T0 + 40 * S) == 0  # once
+    assert sent_to(engine, waiting)[-1] == (["wu"], HANDOVER_NOTE)
+
+
+def test_a_case_is_never_handed_around_among_people_on_leave(engine: Engine) -> None:
+    roster(engine)
+    case_id = open_case(engine)
+    change(engine, "leave", "li", T0, T0 + 5 * H)  # nobody stands in: the grid head
+    job = DeadlineJob(engine, CasePolicy(), owner="replica-1")
+    assert job.run_once(T0 + 10 * S) == 1
+    assert sent_to(engine, case_id)[-1] == (["zhang"], HANDOVER_NOTE)
+    change(engine, "leave", "zhang", T0, T0 + 5 * H)  # and the head is away as well
+    for seconds in (20, 30, 40):
+        assert job.run_once(T0 + seconds * S) == 0
+    assert len(sent_to(engine, case_id)) == 2  # left for its deadline to escalate
+
+
+def test_a_case_with_someone_still_out_there_stays_with_them(engine: Engine) -> None:
+    roster(engine)
+    change(engine, "extra", "qian", T0 - H, T0 + H, grid="A-05")
+    case_id = open_case(engine)
+    assert sent_to(engine, case_id) == [(["li", "qian"], None)]
+    change(engine, "leave", "li", T0, T0 + H)
+    assert DeadlineJob(engine, CasePolicy(), owner="replica-1").run_once(T0 + 10 * S) == 0
+    assert len(sent_to(engine, case_id)) == 1
+
+
+def test_two_replicas_hand_a_case_over_once(engine: Engine) -> None:
+    roster(engine)
+    cases = [open_case(engine) for _ in range(6)]
+    change(engine, "leave", "li", T0, T0 + H, substitute="wu")
+    jobs = [DeadlineJob(engine, CasePolicy(), owner=f"replica-{n}") for n in (1, 2)]
+    start = threading.Barrier(2)
+
+    def run(job: DeadlineJob) -> int:
+        start.wait()
+        return job.run_once(T0 + 10 * S)
+
+    with ThreadPoolExecutor(2) as pool:
+        acted = list(pool.map(run, jobs))
+    assert sum(acted) == 6
+    for case_id in cases:
+        assert sent_to(engine, case_id) == [(["li"], None), (["wu"], HANDOVER_NOTE)]
 
 
 # --- the API ----------------------------------------------------------------------------------
