@@ -37,9 +37,9 @@ SEES_ALL_GRIDS: frozenset[Role] = frozenset({Role.ADMIN, Role.OPERATOR})
 READS_DIRECTORY: frozenset[Role] = frozenset({Role.ADMIN, Role.OPERATOR})
 # Roles that may change the directory and accounts.
 WRITES_DIRECTORY: frozenset[Role] = frozenset({Role.ADMIN})
-# Roles that may record leave, stand-ins and extra duty: the centre hears first that a patrol
-# is ill tonight, and must be able to route tonight's cases to whoever stands in.
-WRITES_DUTY: frozenset[Role] = frozenset({Role.ADMIN, Role.OPERATOR})
+# Roles that may see and record leave, stand-ins and extra duty: the centre hears first that
+# a patrol is ill tonight, over every grid; a grid head arranges their own grids' patrols.
+WRITES_DUTY: frozenset[Role] = frozenset({Role.ADMIN, Role.OPERATOR, Role.GRID_HEAD})
 # Roles that may read the weekly figures: the centre every grid's, grid heads and leaders
 # their own grids' and micro-grids' (they answer for them). Patrols and volunteers do not:
 # the figures judge the people who do the work, and are for those who lead it.

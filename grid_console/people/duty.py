@@ -4,6 +4,11 @@ The weekly shifts say who is usually on duty; these say who is not, or who also 
 two instants (roster.py applies them). A change is never deleted: cancelling one keeps the row
 with who cancelled it, and both are in the admin audit. Functions take the caller's session so
 that the change and its audit row commit together.
+
+A `scope` is the grids a grid head answers for (with their micro-grids): a head records and
+sees the changes of the people in those grids only, and extra duty in those grids only. None is
+every grid (the monitoring centre). Outside the scope, a person, a grid or a change is answered
+as if absent.
 """
 
 from __future__ import annotations
@@ -11,18 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from grid_console.auth.audit import record
 from grid_console.auth.roles import DISPATCHABLE, ROLE_NAMES_ZH, Role
-from grid_console.people.models import DutyChange, Grid, Person
+from grid_console.people.models import DutyChange, Grid, Person, PersonGrid
 from grid_console.people.roster import DutyKind
 from grid_console.people.service import find_person
 
 # A year covers any leave a community grants; a longer span is a typo in the year.
 MAX_SPAN = timedelta(days=366)
 NOTE_MAX = 256
+
+Scope = frozenset[str] | None
 
 
 class DutyChangeError(ValueError):
@@ -48,9 +55,11 @@ class DutyChangeSpec:
     grid: str | None = None  # extra only
 
 
-def add_change(session: Session, spec: DutyChangeSpec, *, actor: str, now: datetime) -> DutyChange:
+def add_change(
+    session: Session, spec: DutyChangeSpec, *, actor: str, now: datetime, scope: Scope = None
+) -> DutyChange:
     kind = _kind(spec.kind)
-    person = _person(session, "username", spec.username)
+    person = _person(session, "username", spec.username, scope)
     _check_span(spec.starts_at, spec.ends_at, now)
     substitute: Person | None = None
     grid: Grid | None = None
@@ -58,7 +67,7 @@ def add_change(session: Session, spec: DutyChangeSpec, *, actor: str, now: datet
         if spec.grid:
             raise DutyChangeError("grid", "请假不填网格", "a leave takes no grid")
         if spec.substitute:
-            substitute = _goer(session, "substitute", spec.substitute)
+            substitute = _goer(session, "substitute", spec.substitute, scope)
             if substitute.id == person.id:
                 raise DutyChangeError("substitute", "不能由本人顶班", "cannot stand in for oneself")
     else:
@@ -69,11 +78,11 @@ def add_change(session: Session, spec: DutyChangeSpec, *, actor: str, now: datet
         if not spec.grid:
             raise DutyChangeError("grid", "加班须填写网格", "extra duty needs a grid")
         grid = session.get(Grid, spec.grid)
-        if grid is None:
+        if grid is None or (scope is not None and grid.id not in scope):
             raise DutyChangeError(
                 "grid", f"没有这个网格 {spec.grid!r}", f"no such grid {spec.grid!r}"
             )
-        person = _goer(session, "username", spec.username)
+        person = _goer(session, "username", spec.username, scope)
     change = DutyChange(
         kind=kind.value,
         person_id=person.id,
@@ -97,9 +106,11 @@ def add_change(session: Session, spec: DutyChangeSpec, *, actor: str, now: datet
     return change
 
 
-def cancel_change(session: Session, change_id: int, *, actor: str, now: datetime) -> DutyChange:
+def cancel_change(
+    session: Session, change_id: int, *, actor: str, now: datetime, scope: Scope = None
+) -> DutyChange:
     change = session.get(DutyChange, change_id, with_for_update=True)
-    if change is None:
+    if change is None or not _owned(session, change, scope):
         raise DutyChangeGoneError(f"没有这项排班调整 / no such duty change: {change_id}")
     if change.cancelled_at is not None:
         raise DutyChangeError("id", "已经取消", "already cancelled")
@@ -116,12 +127,26 @@ def cancel_change(session: Session, change_id: int, *, actor: str, now: datetime
 
 
 def list_changes(
-    session: Session, start: datetime, end: datetime, *, cancelled: bool = False
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    cancelled: bool = False,
+    scope: Scope = None,
 ) -> list[DutyChange]:
     """The changes in force at some instant of [start, end), earliest first."""
     stmt = select(DutyChange).where(DutyChange.starts_at < end, DutyChange.ends_at > start)
     if not cancelled:
         stmt = stmt.where(DutyChange.cancelled_at.is_(None))
+    if scope is not None:
+        members = select(PersonGrid.person_id).where(PersonGrid.grid_id.in_(scope))
+        stmt = stmt.where(
+            or_(
+                DutyChange.person_id.in_(members),
+                DutyChange.substitute_id.in_(members),
+                DutyChange.grid_id.in_(scope),
+            )
+        )
     return list(session.execute(stmt.order_by(DutyChange.starts_at, DutyChange.id)).scalars())
 
 
@@ -153,16 +178,35 @@ def _kind(value: str) -> DutyKind:
         ) from None
 
 
-def _person(session: Session, field: str, username: str) -> Person:
+def _person(session: Session, field: str, username: str, scope: Scope) -> Person:
     person = find_person(session, username)
-    if person is None:
+    if person is None or not _member(session, person.id, scope):
         raise DutyChangeError(field, f"没有这个人员 {username!r}", f"no such person {username!r}")
     return person
 
 
-def _goer(session: Session, field: str, username: str) -> Person:
+def _member(session: Session, person_id: int, scope: Scope) -> bool:
+    if scope is None:
+        return True
+    found = session.execute(
+        select(PersonGrid.id)
+        .where(PersonGrid.person_id == person_id, PersonGrid.grid_id.in_(scope))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _owned(session: Session, change: DutyChange, scope: Scope) -> bool:
+    """Whether the scope may withdraw the change: its person's or its grid's. (A head sees,
+    but does not withdraw, another grid's leave that their patrol stands in for.)"""
+    if scope is None or (change.grid_id is not None and change.grid_id in scope):
+        return True
+    return _member(session, change.person_id, scope)
+
+
+def _goer(session: Session, field: str, username: str, scope: Scope) -> Person:
     """Someone who can be on duty: active, and a role that goes out."""
-    person = _person(session, field, username)
+    person = _person(session, field, username, scope)
     if not person.active:
         raise DutyChangeError(field, f"{username} 已停用", f"{username} is inactive")
     if Role(person.role) not in DISPATCHABLE:

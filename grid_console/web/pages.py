@@ -1,5 +1,6 @@
 """The console's pages: login, the monitoring centre's inbox and case detail, the patrol's phone,
-the admin page (people, imports and exports) and the weekly figures.
+the admin page (people, imports and exports), the duty page (leave, stand-ins, extra duty) and
+the weekly figures.
 
 The pages are static HTML and plain JS (web/static/, no build step, nothing fetched from the
 internet); they sign in with `POST /api/login` (session cookie + CSRF header) and use the JSON
@@ -80,6 +81,10 @@ def pages_router(cases: CaseService, security: Security, timezone: str) -> APIRo
     @router.get("/admin", include_in_schema=False)
     def admin_page() -> Response:
         return _page("admin.html")
+
+    @router.get("/duty", include_in_schema=False)
+    def duty_page() -> Response:
+        return _page("duty.html")
 
     @router.get("/figures", include_in_schema=False)
     def figures_page() -> Response:

@@ -1,17 +1,17 @@
 """Grids, duty changes (leave, stand-ins, extra duty) and who is on duty in a grid.
 
-`GET /api/grids`, `GET /api/duty-changes` and `GET /api/grids/{id}/on-duty` are for the
-monitoring centre (admin, operator), who also record and cancel changes: the centre hears
-first that a patrol is ill tonight. Times are ISO 8601; one without an offset (what a page's
-date-time field gives) is read in the console's time zone, like the case list's `from`/`to`.
-A refused change is a 422 whose `detail` is `{"message", "field", "problem": {"zh", "en"}}`.
+For the monitoring centre (admin, operator), who hear first that a patrol is ill tonight, over
+every grid; and for grid heads, who arrange their patrols, over their own grids and micro-grids
+(people, grids and changes outside them answer as if absent). Times are ISO 8601; one without
+an offset is read in the console's time zone, like the case list's `from`/`to`. A refused
+change is a 422 whose `detail` is `{"message", "field", "problem": {"zh", "en"}}`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from grid_console.auth.roles import READS_DIRECTORY, WRITES_DUTY
+from grid_console.auth.roles import DISPATCHABLE, WRITES_DUTY
 from grid_console.auth.service import Principal
 from grid_console.clock import Clock
 from grid_console.db.session import transaction
@@ -28,12 +28,13 @@ from grid_console.people.duty import (
     DutyChangeError,
     DutyChangeGoneError,
     DutyChangeSpec,
+    Scope,
     add_change,
     cancel_change,
     change_json,
     list_changes,
 )
-from grid_console.people.models import Grid, Person
+from grid_console.people.models import Grid, Person, PersonGrid
 from grid_console.people.roster import duty
 from grid_console.stats.period import PeriodError, parse_moment
 from grid_console.web.security import Security
@@ -57,27 +58,49 @@ class DutyChangeIn(BaseModel):
 
 def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security) -> APIRouter:
     router = APIRouter()
-    reader = Depends(security.require(*READS_DIRECTORY))
-    writer = Depends(security.require(*WRITES_DUTY))
+    # The same people read and write: whoever arranges duty must see it.
+    member = Depends(security.require(*WRITES_DUTY))
     zone = ZoneInfo(timezone)
 
     @router.get("/api/grids")
-    def grids(_: Principal = reader) -> dict[str, object]:
+    def grids(who: Principal = member) -> dict[str, object]:
+        scope = _scope(who)
+        stmt = select(Grid).order_by(Grid.id)
+        if scope is not None:
+            stmt = stmt.where(Grid.id.in_(scope))
         with Session(engine) as session:
-            rows = session.execute(select(Grid).order_by(Grid.id)).scalars()
             return {
                 "grids": [
                     {"id": g.id, "name": g.name, "parent": g.parent_id, "site": g.site_id}
-                    for g in rows
+                    for g in session.execute(stmt).scalars()
                 ]
             }
+
+    @router.get("/api/duty/people")
+    def people(who: Principal = member) -> dict[str, object]:
+        """The active people who can be on duty, with their grids (in the scope)."""
+        scope = _scope(who)
+        stmt = (
+            select(Person, PersonGrid.grid_id)
+            .join(PersonGrid, PersonGrid.person_id == Person.id, isouter=True)
+            .where(Person.active.is_(True), Person.role.in_([r.value for r in DISPATCHABLE]))
+            .order_by(Person.username, PersonGrid.grid_id)
+        )
+        found: dict[str, dict[str, Any]] = {}
+        with Session(engine) as session:
+            for person, grid in session.execute(stmt).tuples():
+                entry = found.setdefault(person.username, {**_who(person), "grids": []})
+                if grid is not None and (scope is None or grid in scope):
+                    entry["grids"].append(grid)
+        listed = [p for p in found.values() if scope is None or p["grids"]]
+        return {"people": listed}
 
     @router.get("/api/duty-changes")
     def changes(
         start: str | None = Query(default=None, alias="from"),
         end: str | None = Query(default=None, alias="to"),
         cancelled: bool = False,
-        _: Principal = reader,
+        who: Principal = member,
     ) -> dict[str, object]:
         now = clock()
         since = _moment(start, zone, "from") if start else now
@@ -85,11 +108,11 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
         if since >= until:
             raise HTTPException(422, "from: 必须早于 to / must be before to")
         with Session(engine) as session:
-            found = list_changes(session, since, until, cancelled=cancelled)
+            found = list_changes(session, since, until, cancelled=cancelled, scope=_scope(who))
             return {"changes": [change_json(session, c) for c in found]}
 
     @router.post("/api/duty-changes")
-    def add(body: DutyChangeIn, who: Principal = writer) -> dict[str, object]:
+    def add(body: DutyChangeIn, who: Principal = member) -> dict[str, object]:
         spec = DutyChangeSpec(
             kind=body.kind,
             username=body.username.strip(),
@@ -102,26 +125,29 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
         return _refusing(
             lambda: transaction(
                 engine,
-                lambda s: change_json(s, add_change(s, spec, actor=who.username, now=clock())),
+                lambda s: change_json(
+                    s, add_change(s, spec, actor=who.username, now=clock(), scope=_scope(who))
+                ),
             )
         )
 
     @router.delete("/api/duty-changes/{change_id}")
-    def cancel(change_id: int, who: Principal = writer) -> dict[str, object]:
+    def cancel(change_id: int, who: Principal = member) -> dict[str, object]:
         return _refusing(
             lambda: transaction(
                 engine,
                 lambda s: change_json(
-                    s, cancel_change(s, change_id, actor=who.username, now=clock())
+                    s,
+                    cancel_change(s, change_id, actor=who.username, now=clock(), scope=_scope(who)),
                 ),
             )
         )
 
     @router.get("/api/grids/{grid_id}/on-duty")
-    def on_duty(grid_id: str, at: str | None = None, _: Principal = reader) -> dict[str, object]:
+    def on_duty(grid_id: str, at: str | None = None, who: Principal = member) -> dict[str, object]:
         moment = _moment(at, zone, "at") if at else clock()
         with Session(engine) as session:
-            if session.get(Grid, grid_id) is None:
+            if session.get(Grid, grid_id) is None or not who.may_see_grid(grid_id):
                 raise HTTPException(404, f"没有这个网格 / no such grid: {grid_id!r}")
             found = duty(session, grid_id, moment, timezone=timezone)
             return {
@@ -135,6 +161,10 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
             }
 
     return router
+
+
+def _scope(who: Principal) -> Scope:
+    return None if who.sees_all else who.grids
 
 
 def _who(person: Person) -> dict[str, object]:

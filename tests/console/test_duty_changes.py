@@ -336,7 +336,8 @@ def console(tmp_path: Path, broker: MosquittoBroker, backend: Backend) -> Iterat
     instance = started(make_console(tmp_path, broker, backend))
     seed(instance, grids=[("A-05", None), ("B-01", None)],
          people=[("zhaoop", "operator", []), ("lipatrol", "patrol", ["A-05"]),
-                 ("wupatrol", "patrol", ["A-05"]), ("zhanghead", "grid_head", ["A-05"])],
+                 ("wupatrol", "patrol", ["A-05"]), ("zhanghead", "grid_head", ["A-05"]),
+                 ("qianpatrol", "patrol", ["B-01"])],
          password=PASSWORD)  # fmt: skip
 
     def shift(session: Session) -> None:
@@ -417,13 +418,58 @@ def test_the_api_refuses_by_field_and_by_role(console: Console) -> None:
     assert operator.get("/api/duty-changes", params={"from": "2026-12-09", "to": "2026-12-08"}
                         ).status_code == 422  # fmt: skip
 
-    for name in ("lipatrol", "zhanghead"):
-        other = api_as(console, name, PASSWORD)
-        assert other.get("/api/duty-changes").status_code == 403
-        assert other.get("/api/grids/A-05/on-duty").status_code == 403
-        made = other.post("/api/duty-changes", json={
-            "kind": "leave", "username": "lipatrol", "from": later, "to": later})  # fmt: skip
-        assert made.status_code == 403
+    patrol = api_as(console, "lipatrol", PASSWORD)
+    for path in ("/api/duty-changes", "/api/grids/A-05/on-duty", "/api/grids", "/api/duty/people"):
+        assert patrol.get(path).status_code == 403, path
+    made = patrol.post("/api/duty-changes", json={
+        "kind": "leave", "username": "lipatrol", "from": later, "to": later})  # fmt: skip
+    assert made.status_code == 403
     with Session(console.engine) as session:
         assert session.execute(select(Person).where(Person.username == "lipatrol")).scalar_one()
         assert session.execute(select(AdminAudit)).first() is None
+
+
+@pytest.mark.integration
+def test_a_grid_head_arranges_their_own_grids_only(console: Console) -> None:
+    head = api_as(console, "zhanghead", PASSWORD)
+    centre = api_as(console, "zhaoop", PASSWORD)
+    start = datetime.now(UTC).isoformat()
+    end = (datetime.now(UTC) + 4 * H).isoformat()
+
+    assert [g["id"] for g in head.get("/api/grids").json()["grids"]] == ["A-05"]
+    people = {p["username"]: p["grids"] for p in head.get("/api/duty/people").json()["people"]}
+    assert people == {"lipatrol": ["A-05"], "wupatrol": ["A-05"], "zhanghead": ["A-05"]}
+    everyone = centre.get("/api/duty/people").json()["people"]
+    assert "qianpatrol" in {p["username"] for p in everyone}
+
+    mine = head.post("/api/duty-changes", json={"kind": "leave", "username": "lipatrol",
+                     "from": start, "to": end, "substitute": "wupatrol"})  # fmt: skip
+    assert mine.status_code == 200, mine.text
+    # Another grid's people and grids answer as if absent, and nothing is written.
+    for body, field in (
+        ({"kind": "leave", "username": "qianpatrol"}, "username"),
+        ({"kind": "leave", "username": "lipatrol", "substitute": "qianpatrol"}, "substitute"),
+        ({"kind": "extra", "username": "wupatrol", "grid": "B-01"}, "grid"),
+    ):
+        refused = head.post("/api/duty-changes", json={**body, "from": start, "to": end})
+        assert refused.status_code == 422 and refused.json()["detail"]["field"] == field
+        assert "no such" in refused.json()["detail"]["problem"]["en"]
+    assert head.get("/api/grids/B-01/on-duty").status_code == 404
+    on = head.get("/api/grids/A-05/on-duty").json()["on_duty"]
+    assert [(d["username"], d["why"]) for d in on] == [("wupatrol", "stands_in")]
+
+    # B-01's qian on leave, with A-05's wu standing in: the head sees it (their patrol is out
+    # there) but may not withdraw another grid's leave.
+    theirs = centre.post("/api/duty-changes", json={"kind": "leave", "username": "qianpatrol",
+                         "substitute": "wupatrol", "from": start, "to": end})  # fmt: skip
+    assert theirs.status_code == 200
+    alone = centre.post("/api/duty-changes", json={"kind": "leave", "username": "qianpatrol",
+                        "from": end, "to": (datetime.now(UTC) + 5 * H).isoformat()})  # fmt: skip
+    assert alone.status_code == 200
+    listed = [c["id"] for c in head.get("/api/duty-changes").json()["changes"]]
+    assert listed == [mine.json()["id"], theirs.json()["id"]]  # not B-01's own `alone`
+    assert head.delete(f"/api/duty-changes/{theirs.json()['id']}").status_code == 404
+    still = {c["id"]: c for c in centre.get("/api/duty-changes").json()["changes"]}
+    assert still[theirs.json()["id"]]["cancelled_at"] is None
+    gone = head.delete(f"/api/duty-changes/{mine.json()['id']}")
+    assert gone.status_code == 200 and gone.json()["cancelled_by"] == "zhanghead"

@@ -1,6 +1,7 @@
-"""The admin page's leave and extra duty section in headless Chromium, against a real console on
+"""The duty page (leave, stand-ins, extra duty) in headless Chromium, against a real console on
 SQLite with a real Mosquitto: an operator records a leave with a stand-in (a refused one named
-by its field first), asks who is on duty, withdraws it; on a phone, records extra duty."""
+by its field first), asks who is on duty, withdraws it; on a phone, records extra duty; a grid
+head arranges their own grid only; a patrol is told they may not."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def console(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Console]:
     instance = started(make_console(tmp_path, broker, Backend("sqlite", "")))
     seed(instance, grids=[("A-05", None), ("B-01", None)],
          people=[("zhaoop", "operator", []), ("lipatrol", "patrol", ["A-05"]),
-                 ("wupatrol", "patrol", ["A-05"])],
+                 ("wupatrol", "patrol", ["A-05"]), ("qianpatrol", "patrol", ["B-01"]),
+                 ("zhanghead", "grid_head", ["A-05"])],
          password=PASSWORD)  # fmt: skip
 
     def every_hour(session: Session) -> None:
@@ -116,7 +118,7 @@ def test_an_operator_records_a_leave_with_a_stand_in_and_withdraws_it(
     served: Served, console: Console, open_tab: Callable[..., Any]
 ) -> None:
     tab = open_tab(DESKTOP)
-    sign_in(tab, served.base, "zhaoop", PASSWORD, "/admin")
+    sign_in(tab, served.base, "zhaoop", PASSWORD, "/duty")
     panel = tab.locator("#duty-panel")
     panel.wait_for(state="visible", timeout=TIMEOUT_MS)
     tab.locator("#duty-none").wait_for(timeout=TIMEOUT_MS)
@@ -168,7 +170,7 @@ def test_extra_duty_from_a_phone(
     served: Served, console: Console, open_tab: Callable[..., Any]
 ) -> None:
     tab = open_tab(PHONE)
-    sign_in(tab, served.base, "zhaoop", PASSWORD, "/admin")
+    sign_in(tab, served.base, "zhaoop", PASSWORD, "/duty")
     tab.locator("#duty-panel").wait_for(state="visible", timeout=TIMEOUT_MS)
     form = "#duty-add"
     tab.select_option(f"{form} select[name=kind]", "extra")
@@ -191,3 +193,39 @@ def test_extra_duty_from_a_phone(
     assert_translated(tab)
     (made,) = changes(console)
     assert (made.kind, made.grid_id, made.substitute_id) == ("extra", "B-01", None)
+
+
+def test_a_grid_head_arranges_their_own_grid_from_the_inbox(
+    served: Served, console: Console, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(PHONE)
+    sign_in(tab, served.base, "zhanghead", PASSWORD, "/inbox")
+    tab.click("#nav-duty")
+    tab.wait_for_url(f"{served.base}/duty", timeout=TIMEOUT_MS)
+    tab.locator("#duty-panel").wait_for(state="visible", timeout=TIMEOUT_MS)
+    assert tab.locator("#nav-admin").is_hidden()
+    people = tab.eval_on_selector_all("#duty-person option", "os => os.map(o => o.value)")
+    assert people == ["lipatrol", "wupatrol", "zhanghead"]  # B-01's qian is not theirs
+    grids = tab.eval_on_selector_all("#duty-grid option", "os => os.map(o => o.value)")
+    assert grids == ["A-05"]
+    form = "#duty-add"
+    tab.select_option(f"{form} select[name=username]", "lipatrol")
+    tab.select_option(f"{form} select[name=substitute]", "wupatrol")
+    tab.fill(f"{form} input[name=from]", wall(tab, 0))
+    tab.fill(f"{form} input[name=to]", wall(tab, 12))
+    tab.click(f"{form} button[type=submit]")
+    tab.locator("#duty-changes li[data-kind=leave]").wait_for(timeout=TIMEOUT_MS)
+    tab.click("#duty-query button[type=submit]")
+    tab.locator("#duty-on li[data-on=wupatrol][data-why=stands_in]").wait_for(timeout=TIMEOUT_MS)
+    no_overflow(tab)
+    assert_translated(tab)
+    (made,) = changes(console)
+    assert made.created_by == "zhanghead"
+
+
+def test_a_patrol_is_told_they_may_not(served: Served, open_tab: Callable[..., Any]) -> None:
+    tab = open_tab(PHONE)
+    sign_in(tab, served.base, "lipatrol", PASSWORD, "/duty")
+    tab.wait_for_function("() => document.getElementById('error').textContent !== ''")
+    assert tab.locator("#error").inner_text().startswith("无权执行此操作")
+    assert tab.locator("#duty-panel").is_hidden()

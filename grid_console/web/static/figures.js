@@ -82,6 +82,7 @@ async function main() {
     const me = await api("GET", "/api/me");
     document.getElementById("who").textContent = me.username;
     document.getElementById("nav-admin").hidden = !["admin", "operator"].includes(me.role);
+    document.getElementById("nav-duty").hidden = !["admin", "operator", "grid_head"].includes(me.role);
   } catch (_) {
     return;
   }

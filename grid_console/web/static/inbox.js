@@ -22,6 +22,8 @@ const NEEDS_NOTE = ["return", "defer", "reopen"];
 const CENTRE_ROLES = ["admin", "operator"];
 // Grid heads and leaders read the figures of their own grids (the server scopes them).
 const FIGURES_ROLES = [...CENTRE_ROLES, "grid_leader", "grid_head"];
+// Who arranges duty (leave, stand-ins, extra duty): the centre, and grid heads for their grids.
+const DUTY_ROLES = [...CENTRE_ROLES, "grid_head"];
 
 const view = { me: null, cases: [], current: null, detail: null, listSig: "", detailSig: "",
   kinds: new Set(), grids: new Set(), people: new Map(), clip: null, more: false };
@@ -406,6 +408,7 @@ async function main() {
   document.getElementById("who").textContent = view.me.username;
   document.getElementById("nav").hidden = !FIGURES_ROLES.includes(view.me.role);
   document.getElementById("nav-admin").hidden = !CENTRE_ROLES.includes(view.me.role);
+  document.getElementById("nav-duty").hidden = !DUTY_ROLES.includes(view.me.role);
   const match = location.pathname.match(/^\/cases\/(\d+)$/);
   if (match) {
     view.current = Number(match[1]);

@@ -1,7 +1,7 @@
-// The admin page's section "排班调整 / Leave and extra duty": the centre (admin, operator)
-// records that someone is on leave (with whoever stands in) or on extra duty, sees the changes
-// now and in the next two months, withdraws one, and asks who is on duty in a grid at a time.
-// Its own file, loaded after admin.js; the section stays hidden for anyone the API refuses.
+// The duty page (/duty): the centre (admin, operator) over every grid, and a grid head over
+// their own grids, record that someone is on leave (with whoever stands in) or on extra duty,
+// see the changes now and in the next two months, withdraw one, and ask who is on duty in a
+// grid at a time. Anyone else is told they may not (the API answers 403).
 "use strict";
 
 Object.assign(I18N.zh, {
@@ -83,8 +83,7 @@ Object.assign(I18N.en, {
   "duty.needBoth": "Fill in both From and To",
 });
 
-const GOERS = ["patrol", "volunteer", "grid_head"];
-const dutyPage = { people: [], grids: [], changes: null, answer: null, notice: null };
+const dutyPage = { me: null, people: [], grids: [], changes: null, answer: null, notice: null };
 
 // A datetime-local field's value is the device's wall time: sent as UTC, so the server never
 // has to guess the zone.
@@ -120,8 +119,7 @@ function fillSelect(id, values, label, first) {
 }
 
 function renderDutyForm() {
-  const goers = dutyPage.people.filter((p) => p.active && GOERS.includes(p.role));
-  const people = goers.map((p) => [p.username, `${personLabel(p.username, p.display_name)} · ${word("role", p.role)}`]);
+  const people = dutyPage.people.map((p) => [p.username, `${personLabel(p.username, p.display_name)} · ${word("role", p.role)}`]);
   fillSelect("duty-kind", ["leave", "extra"].map((k) => [k, t("duty.kind." + k)]));
   fillSelect("duty-person", people);
   fillSelect("duty-substitute", people, null, t("duty.noSubstitute"));
@@ -243,24 +241,26 @@ async function askDuty(event) {
   }
 }
 
-async function loadDuty() {
-  const section = document.getElementById("duty-panel");
+async function main() {
+  applyI18n();
+  setupLanguage(renderDuty);
+  document.getElementById("logout").addEventListener("click", logout);
+  document.getElementById("duty-add").addEventListener("submit", addChange);
+  document.getElementById("duty-query").addEventListener("submit", askDuty);
+  document.getElementById("duty-kind").addEventListener("change", renderDutyForm);
   try {
-    const [people, grids] = await Promise.all([api("GET", "/api/people"), api("GET", "/api/grids")]);
+    dutyPage.me = await api("GET", "/api/me");
+    document.getElementById("who").textContent = dutyPage.me.username;
+    document.getElementById("nav-admin").hidden = !["admin", "operator"].includes(dutyPage.me.role);
+    const [people, grids] = await Promise.all([api("GET", "/api/duty/people"), api("GET", "/api/grids")]);
     dutyPage.people = people.people;
     dutyPage.grids = grids.grids;
-    section.hidden = false;
+    document.getElementById("duty-panel").hidden = false;
     renderDuty();
     await loadDutyChanges();
   } catch (e) {
-    if (e instanceof ApiError && e.status === 403) return; // not the centre: no section
     document.getElementById("error").textContent = errorText(e);
   }
 }
 
-document.getElementById("duty-add").addEventListener("submit", addChange);
-document.getElementById("duty-query").addEventListener("submit", askDuty);
-document.getElementById("duty-kind").addEventListener("change", renderDutyForm);
-// After admin.js's own listener has switched the language (listeners run in order).
-document.getElementById("lang").addEventListener("click", renderDuty);
-loadDuty();
+main();
