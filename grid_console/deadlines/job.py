@@ -46,7 +46,7 @@ from grid_console.dispatch.handover import hand_over_one
 from grid_console.dispatch.notify_hook import SYSTEM, notification_due
 from grid_console.kinds.overlay import effective_policy
 from grid_console.people.models import Person
-from grid_console.people.service import nearest
+from grid_console.people.roster import nearest_present
 from grid_console.periodic import Periodic
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class DeadlineJob:
             case.colour = Colour.RED.value
             case.escalation_level = max(case.escalation_level, 1)
             case.updated_at = now
-            heads = nearest(session, case.grid, Role.GRID_HEAD)
+            heads = nearest_present(session, case.grid, Role.GRID_HEAD, now)
             _audit(
                 session,
                 case,
@@ -137,7 +137,7 @@ class DeadlineJob:
             row.due_at = now + timedelta(seconds=self._policy.escalate_s)
             row.outcome = "escalated"
             return
-        leaders = nearest(session, case.grid, Role.GRID_LEADER)
+        leaders = nearest_present(session, case.grid, Role.GRID_LEADER, now)
         case.escalation_level = max(case.escalation_level, 2)
         case.updated_at = now
         _audit(
@@ -177,7 +177,7 @@ class DeadlineJob:
             )
         )
         session.flush()
-        heads = nearest(session, case.grid, Role.GRID_HEAD)
+        heads = nearest_present(session, case.grid, Role.GRID_HEAD, now)
         notification_due(session, case, heads, f"undefer#{row.id}", now)
         # The admins' per-kind routing as committed now, whichever replica changed it.
         auto_dispatch(session, case, now, effective_policy(session, self._policy).dispatch)

@@ -19,8 +19,8 @@ from grid_console.cases.models import Case, CaseAssignee, CaseEvent
 from grid_console.dispatch.notify_hook import SYSTEM, notification_due
 from grid_console.dispatch.policy import DispatchMode, DispatchPolicy
 from grid_console.people.models import Person
-from grid_console.people.roster import on_duty
-from grid_console.people.service import ancestry, nearest
+from grid_console.people.roster import nearest_present, on_duty
+from grid_console.people.service import ancestry
 
 _GOERS = frozenset({Role.PATROL})
 
@@ -37,7 +37,7 @@ class Choice:
 
 def choose(session: Session, case: Case, now: datetime, policy: DispatchPolicy) -> Choice:
     mode = policy.mode(case.kind, case.severity)
-    heads = nearest(session, case.grid, Role.GRID_HEAD)
+    heads = nearest_present(session, case.grid, Role.GRID_HEAD, now)
     if mode is DispatchMode.MANUAL:
         return Choice(mode, [], "manual", heads)
     roles = None if mode is DispatchMode.ALL_ON_DUTY else _GOERS

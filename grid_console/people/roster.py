@@ -17,11 +17,12 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from grid_console.auth.roles import Role
 from grid_console.people.models import DutyChange, Person, Shift
+from grid_console.people.service import ancestry, nearest, people_of_grid
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 MINUTES_PER_DAY = 24 * 60
@@ -66,13 +67,7 @@ class Duty:
 
 def duty(session: Session, grid_id: str, at: datetime, *, timezone: str = DEFAULT_TIMEZONE) -> Duty:
     rostered = _rostered(session, grid_id, at, timezone)
-    changes = session.execute(
-        select(DutyChange).where(
-            DutyChange.starts_at <= at,
-            DutyChange.ends_at > at,
-            DutyChange.cancelled_at.is_(None),
-        )
-    ).scalars()
+    changes = session.execute(select(DutyChange).where(*_in_force(at))).scalars()
     leaves: dict[int, DutyChange] = {}
     extras: list[DutyChange] = []
     for change in changes:
@@ -111,12 +106,57 @@ def on_leave(session: Session, at: datetime) -> set[str]:
         .join(DutyChange, DutyChange.person_id == Person.id)
         .where(
             DutyChange.kind == DutyKind.LEAVE.value,
-            DutyChange.starts_at <= at,
-            DutyChange.ends_at > at,
-            DutyChange.cancelled_at.is_(None),
+            *_in_force(at),
         )
     )
     return set(session.execute(stmt).scalars())
+
+
+def nearest_present(
+    session: Session, grid_id: str | None, role: Role, at: datetime
+) -> list[Person]:
+    """The people with `role` (a grid head, a leader) nearest up the grid tree who are not on
+    leave at `at`, or who stand in for them. If everyone up the tree is away, the nearest ones
+    all the same: someone must answer for the grid, and a leave's end brings them back."""
+    if grid_id is None:
+        return []
+    away = _leaves(session, at)
+    for gid in ancestry(session, grid_id):
+        found: dict[int, Person] = {}
+        for person in people_of_grid(session, gid, [role]):
+            leave = away.get(person.id)
+            stand_in = None
+            if leave is None:
+                stand_in = person
+            elif leave.substitute_id is not None and leave.substitute_id not in away:
+                stand_in = session.get(Person, leave.substitute_id)
+            if stand_in is not None and stand_in.active:
+                found[stand_in.id] = stand_in
+        if found:
+            return sorted(found.values(), key=lambda p: p.username)
+    return nearest(session, grid_id, role)
+
+
+def _in_force(at: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        DutyChange.starts_at <= at,
+        DutyChange.ends_at > at,
+        DutyChange.cancelled_at.is_(None),
+    )
+
+
+def _leaves(session: Session, at: datetime) -> dict[int, DutyChange]:
+    """The leave in force at the instant, by person id."""
+    rows = session.execute(
+        select(DutyChange).where(
+            DutyChange.kind == DutyKind.LEAVE.value,
+            *_in_force(at),
+        )
+    ).scalars()
+    found: dict[int, DutyChange] = {}
+    for change in rows:
+        found.setdefault(change.person_id, change)
+    return found
 
 
 def on_duty(

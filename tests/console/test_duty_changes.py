@@ -326,6 +326,51 @@ def test_two_replicas_hand_a_case_over_once(engine: Engine) -> None:
         assert sent_to(engine, case_id) == [(["li"], None), (["wu"], HANDOVER_NOTE)]
 
 
+def with_a_parent_grid(engine: Engine) -> None:
+    """XZ (the community) over A-05, with ma as its grid head."""
+
+    def work(session: Session) -> None:
+        session.add(Grid(id="XZ", name="西镇社区"))
+        session.flush()
+        grid = session.get(Grid, "A-05")
+        assert grid is not None
+        grid.parent_id = "XZ"
+        add_person(session, username="ma", role=Role.GRID_HEAD, now=BEFORE, grids=["XZ"])
+
+    transaction(engine, work)
+
+
+def test_with_the_grid_head_away_too_the_fallback_is_who_stands_in_or_the_next_head_up(
+    engine: Engine,
+) -> None:
+    roster(engine)
+    with_a_parent_grid(engine)
+    change(engine, "leave", "li", T0 - H, T0 + 3 * H)  # nobody on duty in A-05 at T0
+    assert sent_to(engine, open_case(engine))[0][0] == ["zhang"]
+    head_away = change(engine, "leave", "zhang", T0 - H, T0 + H, substitute="wu")
+    assert sent_to(engine, open_case(engine))[0][0] == ["wu"]  # the head's stand-in
+    transaction(engine, lambda s: cancel_change(s, head_away, actor="op", now=BEFORE))
+    change(engine, "leave", "zhang", T0 - H, T0 + H)
+    assert sent_to(engine, open_case(engine))[0][0] == ["ma"]  # the next head up
+    change(engine, "leave", "ma", T0 - H, T0 + H)
+    assert sent_to(engine, open_case(engine))[0][0] == ["zhang"]  # all away: the nearest
+
+
+def test_an_overdue_case_is_escalated_to_a_head_who_is_there(engine: Engine) -> None:
+    roster(engine)
+    with_a_parent_grid(engine)
+    case_id = open_case(engine)  # to li, who does not answer
+    change(engine, "leave", "zhang", T0 - H, T0 + H)
+    DeadlineJob(engine, CasePolicy(), owner="replica-1").run_once(T0 + 61 * S)
+    with Session(engine) as session:
+        supervised = session.execute(
+            select(CaseEvent.detail).where(
+                CaseEvent.case_id == case_id, CaseEvent.action == "supervise"
+            )
+        ).scalar_one()
+    assert supervised["to"] == ["ma"]
+
+
 # --- the API ----------------------------------------------------------------------------------
 
 PASSWORD = "people-password-1"
