@@ -69,7 +69,7 @@ def run(
     table = Table(args.command)
     if args.action == "export":
         with Session(engine) as session:
-            data = render(export_rows(session, table), args.file.name, table)
+            data = render(export_rows(session, table), args.file.name, table.value)
         args.file.write_bytes(data)
         out(f"exported {table.value} to {args.file}")
         return 0

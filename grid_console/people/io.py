@@ -151,7 +151,8 @@ COLUMN_ZH: dict[str, str] = {
     "phone": "电话", "active": "启用", "wecom": "企业微信", "dingtalk": "钉钉",
     "dingtalk_secret": "钉钉密钥", "feishu": "飞书", "feishu_secret": "飞书密钥",
     "email": "邮箱", "webhook": "Webhook", "webhook_secret": "Webhook密钥", "weekday": "星期",
-    "start": "开始", "end": "结束",
+    "start": "开始", "end": "结束", "kind": "类型", "from": "开始", "to": "结束",
+    "substitute": "顶班人员", "note": "说明",
 }  # fmt: skip
 
 
@@ -202,6 +203,20 @@ class Rows:
 
 def read_rows(table: Table, content: bytes, filename: str) -> Rows:
     """Parse CSV or XLSX (by the file name's suffix) and check the header."""
+    return read_sheet(
+        content, filename, COLUMNS[table], REQUIRED[table], lambda h: _column(table, h)
+    )
+
+
+def read_sheet(
+    content: bytes,
+    filename: str,
+    columns: tuple[str, ...],
+    required: frozenset[str],
+    column_of: Callable[[str], str],
+) -> Rows:
+    """Parse CSV or XLSX and check the header against `columns` (each heading named by
+    `column_of`: its English name); another file's sheets read the same way."""
     if len(content) > MAX_FILE_BYTES:
         raise FileImportError(
             [
@@ -224,17 +239,17 @@ def read_rows(table: Table, content: bytes, filename: str) -> Rows:
             [Problem(1, "-", "文件是空的：没有表头行", "the file is empty: no header row")],
             filename,
         )
-    header = [_column(table, h) for h in raw[0]]
-    names = ", ".join(COLUMNS[table])
+    header = [column_of(h) for h in raw[0]]
+    names = ", ".join(columns)
     problems = [
         Problem(1, h or f"#{i + 1}", f"未知的列；可用的列：{names}",
                 f"unknown column; columns are: {names}")
         for i, h in enumerate(header)
-        if h and h not in COLUMNS[table]
+        if h and h not in columns
     ]  # fmt: skip
     problems += [
         Problem(1, c, "缺少必需的列", "required column is missing")
-        for c in sorted(REQUIRED[table] - set(header))
+        for c in sorted(required - set(header))
     ]
     if len(raw) - 1 > MAX_ROWS:
         problems.append(
@@ -677,10 +692,10 @@ def to_xlsx(rows: list[list[str]], title: str) -> bytes:
     return out.getvalue()
 
 
-def render(rows: list[list[str]], filename: str, table: Table) -> bytes:
+def render(rows: list[list[str]], filename: str, title: str) -> bytes:
     suffix = Path(filename).suffix.lower()
     if suffix == ".csv":
         return to_csv(rows)
     if suffix == ".xlsx":
-        return to_xlsx(rows, table.value)
+        return to_xlsx(rows, title)
     raise ValueError(f"{filename}：只能导出为 .csv 或 .xlsx / {filename}: export to .csv or .xlsx")

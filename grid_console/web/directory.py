@@ -50,7 +50,7 @@ from grid_console.people.service import (
 )
 from grid_console.web.security import Security
 
-_MEDIA = {
+MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
@@ -80,7 +80,7 @@ class DirectoryApi:
 
     def export(self, table: Table, filename: str) -> bytes:
         with Session(self.engine) as session:
-            return render(export_rows(session, table), filename, table)
+            return render(export_rows(session, table), filename, table.value)
 
 
 class PersonIn(BaseModel):
@@ -226,24 +226,25 @@ def _table_routes(app: FastAPI, api: DirectoryApi, table: Table, reader: Any, wr
         try:
             count = api.import_file(table, content, file.filename or "upload.csv", who.username)
         except FileImportError as exc:
-            errors = [
-                {"row": p.row, "column": p.column, "message": p.message} for p in exc.problems
-            ]
-            raise HTTPException(
-                422, {"message": str(exc).splitlines()[0], "errors": errors}
-            ) from None
+            raise file_refused(exc) from None
         return {"imported": count}
 
     @app.get(f"/api/{table.value}/export", name=f"export_{table.value}")
     def export_table(format: str = "csv", _: Principal = reader) -> Response:
-        if format not in _MEDIA:
+        if format not in MEDIA:
             raise HTTPException(422, "format: 只能是 csv 或 xlsx / csv or xlsx")
         name = f"{table.value}.{format}"
         return Response(
             api.export(table, name),
-            media_type=_MEDIA[format],
+            media_type=MEDIA[format],
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+
+
+def file_refused(exc: FileImportError) -> HTTPException:
+    """A refused file's 422: the head line, and each problem with its row and column."""
+    errors = [{"row": p.row, "column": p.column, "message": p.message} for p in exc.problems]
+    return HTTPException(422, {"message": str(exc).splitlines()[0], "errors": errors})
 
 
 def _person(session: Session, person: Person) -> dict[str, object]:

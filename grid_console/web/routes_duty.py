@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from grid_console.auth.audit import record
 from grid_console.auth.roles import DISPATCHABLE, WRITES_DUTY
 from grid_console.auth.service import Principal
 from grid_console.clock import Clock
@@ -34,9 +35,12 @@ from grid_console.people.duty import (
     change_json,
     list_changes,
 )
+from grid_console.people.duty_io import TITLE, export_duty, import_duty, read_duty
+from grid_console.people.io import MAX_FILE_BYTES, FileImportError, render
 from grid_console.people.models import Grid, Person, PersonGrid
 from grid_console.people.roster import duty
 from grid_console.stats.period import PeriodError, parse_moment
+from grid_console.web.directory import MEDIA, file_refused
 from grid_console.web.security import Security
 
 T = TypeVar("T")
@@ -160,7 +164,54 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
                 "on_leave": [_who(p) for p in found.on_leave],
             }
 
+    _file_routes(router, engine, clock, zone, member)
     return router
+
+
+def _file_routes(
+    router: APIRouter, engine: Engine, clock: Clock, zone: ZoneInfo, member: Any
+) -> None:
+    """Leave and extra duty as a CSV or XLSX file, in and out (people/duty_io.py)."""
+
+    @router.post("/api/duty-changes/import")
+    async def import_file(
+        file: Annotated[UploadFile, File()], who: Principal = member
+    ) -> dict[str, object]:
+        content = await file.read(MAX_FILE_BYTES + 1)
+        name = file.filename or "upload.csv"
+
+        def work(session: Session) -> int:
+            now = clock()
+            count = import_duty(
+                session, rows, zone=zone, actor=who.username, now=now, scope=_scope(who)
+            )
+            record(
+                session,
+                actor=who.username,
+                action="import_duty",
+                detail={"file": name[:256], "rows": len(rows.items), "new": count},
+                now=now,
+            )
+            return count
+
+        try:
+            rows = read_duty(content, name)
+            return {"imported": transaction(engine, work)}
+        except FileImportError as exc:
+            raise file_refused(exc) from None
+
+    @router.get("/api/duty-changes/export")
+    def export_file(format: str = "csv", who: Principal = member) -> Response:
+        if format not in MEDIA:
+            raise HTTPException(422, "format: 只能是 csv 或 xlsx / csv or xlsx")
+        name = f"{TITLE}.{format}"
+        with Session(engine) as session:
+            rows = export_duty(session, zone=zone, now=clock(), scope=_scope(who))
+        return Response(
+            render(rows, name, TITLE),
+            media_type=MEDIA[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
 
 def _scope(who: Principal) -> Scope:

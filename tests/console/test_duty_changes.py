@@ -4,11 +4,13 @@ refusals named by field, its roles, its audit trail)."""
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -518,3 +520,98 @@ def test_a_grid_head_arranges_their_own_grids_only(console: Console) -> None:
     assert still[theirs.json()["id"]]["cancelled_at"] is None
     gone = head.delete(f"/api/duty-changes/{mine.json()['id']}")
     assert gone.status_code == 200 and gone.json()["cancelled_by"] == "zhanghead"
+
+
+def xlsx(rows: list[list[object]]) -> bytes:
+    from openpyxl import Workbook  # noqa: PLC0415
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def upload(client: Any, name: str, content: bytes) -> Any:
+    return client.post("/api/duty-changes/import", files={"file": (name, content)})
+
+
+@pytest.mark.integration
+def test_a_holiday_roster_is_imported_from_a_spreadsheet_and_exported_again(
+    console: Console,
+) -> None:
+    operator = api_as(console, "zhaoop", PASSWORD)
+    day = (datetime.now(SHANGHAI) + timedelta(days=30)).replace(
+        hour=8, minute=0, second=0, microsecond=0, tzinfo=None
+    )
+    holiday = xlsx([
+        ["类型", "人员", "开始", "结束", "顶班人员", "网格", "说明"],
+        ["请假", "lipatrol", day, day + 48 * H, "wupatrol", None, "春节"],
+        [],
+        ["加班", "qianpatrol", day, day + 12 * H, None, "A-05", "春节值班"],
+    ])  # fmt: skip
+    reply = upload(operator, "春节排班.xlsx", holiday)
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"imported": 2}
+    listed = operator.get("/api/duty-changes", params={"to": "2099-01-01"}).json()["changes"]
+    assert [(c["kind"], c["username"], c["substitute"], c["grid"]) for c in listed] == [
+        ("leave", "lipatrol", "wupatrol", None), ("extra", "qianpatrol", None, "A-05")]  # fmt: skip
+    start = datetime.fromisoformat(listed[0]["from"]).astimezone(SHANGHAI)
+    assert (start.hour, start.minute) == (8, 0)  # the sheet's wall time, in the console's zone
+    assert upload(operator, "春节排班.xlsx", holiday).json() == {"imported": 0}  # once only
+
+    exported = operator.get("/api/duty-changes/export", params={"format": "csv"})
+    assert exported.status_code == 200
+    lines = exported.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "kind,username,from,to,substitute,grid,note"
+    assert (
+        lines[1]
+        == f"leave,lipatrol,{day:%Y-%m-%d %H:%M},{day + 48 * H:%Y-%m-%d %H:%M},wupatrol,,春节"
+    )
+    assert upload(operator, "duty.csv", exported.content).json() == {"imported": 0}  # round trip
+    sheet = operator.get("/api/duty-changes/export", params={"format": "xlsx"})
+    assert upload(operator, "duty.xlsx", sheet.content).json() == {"imported": 0}
+
+
+@pytest.mark.integration
+def test_a_bad_duty_file_names_every_problem_by_row_and_column_and_writes_nothing(
+    console: Console,
+) -> None:
+    operator = api_as(console, "zhaoop", PASSWORD)
+    later = (datetime.now(SHANGHAI) + timedelta(days=3)).strftime("%Y-%m-%d %H:%M")
+    sooner = (datetime.now(SHANGHAI) + timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
+    bad = "\r\n".join([
+        "kind,username,from,to,substitute,grid,note",
+        f"holiday,lipatrol,{sooner},{later},,,",
+        f"leave,nobody,{sooner},{later},,,",
+        f"leave,lipatrol,{later},{sooner},,,",
+        f"leave,lipatrol,next monday,{later},,,",
+        f"extra,wupatrol,{sooner},{later},,Z-9,",
+        f"leave,wupatrol,{sooner},{later},,,fine",
+    ]).encode()  # fmt: skip
+    reply = upload(operator, "bad.csv", bad)
+    assert reply.status_code == 422
+    detail = reply.json()["detail"]
+    assert detail["message"].startswith("bad.csv：5 处错误，未导入任何数据")
+    assert [(e["row"], e["column"]) for e in detail["errors"]] == [
+        (2, "kind"), (3, "username"), (4, "to"), (5, "from"), (6, "grid")]  # fmt: skip
+    assert detail["errors"][2]["message"] == "结束时间必须晚于开始时间 / must be after from"
+    assert operator.get("/api/duty-changes", params={"to": "2099-01-01"}).json()["changes"] == []
+    unknown = upload(operator, "odd.csv", b"kind,username,from,to,shift\r\n")
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"]["errors"][0]["column"] == "shift"
+
+    # A grid head imports for their own grids only.
+    head = api_as(console, "zhanghead", PASSWORD)
+    theirs = f"kind,username,from,to\r\nleave,qianpatrol,{sooner},{later}\r\n".encode()
+    refused = upload(head, "b01.csv", theirs)
+    assert refused.status_code == 422
+    assert [(e["row"], e["column"]) for e in refused.json()["detail"]["errors"]] == [
+        (2, "username")
+    ]
+    mine = f"kind,username,from,to\r\nleave,lipatrol,{sooner},{later}\r\n".encode()
+    assert upload(head, "a05.csv", mine).json() == {"imported": 1}
+    assert upload(api_as(console, "lipatrol", PASSWORD), "a05.csv", mine).status_code == 403

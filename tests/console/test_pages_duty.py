@@ -229,3 +229,33 @@ def test_a_patrol_is_told_they_may_not(served: Served, open_tab: Callable[..., A
     tab.wait_for_function("() => document.getElementById('error').textContent !== ''")
     assert tab.locator("#error").inner_text().startswith("无权执行此操作")
     assert tab.locator("#duty-panel").is_hidden()
+
+
+def upload(tab: Any, text: str) -> None:
+    """Choose a CSV file as Excel saves one (UTF-8 with a BOM)."""
+    csv = {"name": "春节.csv", "mimeType": "text/csv", "buffer": text.encode("utf-8-sig")}
+    tab.set_input_files("#duty-upload", files=[csv])
+
+
+def test_a_holiday_roster_file_is_imported_on_the_page(
+    served: Served, console: Console, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(DESKTOP)
+    sign_in(tab, served.base, "zhaoop", PASSWORD, "/duty")
+    tab.locator("#duty-none").wait_for(timeout=TIMEOUT_MS)
+    start, end = wall(tab, 24).replace("T", " "), wall(tab, 48).replace("T", " ")
+    bad = f"类型,人员,开始,结束\r\n请假,lipatrol,{start},{end}\r\n请假,ghost,{start},{end}\r\n"
+    upload(tab, bad)
+    tab.click("#duty-import")
+    problem = tab.locator("#duty-imported .problems li")
+    problem.wait_for(timeout=TIMEOUT_MS)
+    assert problem.count() == 1 and "第 3" in problem.inner_text()
+    assert "没有这个人员" in problem.inner_text()
+    assert changes(console) == []
+    upload(tab, bad.split("\r\n请假,ghost", maxsplit=1)[0] + "\r\n")
+    tab.click("#duty-import")
+    tab.locator("#duty-changes li[data-kind=leave]").wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#duty-imported").inner_text() == "已导入行数： 1"
+    assert_translated(tab)
+    (made,) = changes(console)
+    assert made.created_by == "zhaoop"

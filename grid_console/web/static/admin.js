@@ -118,15 +118,6 @@ async function addPerson(event) {
   }
 }
 
-function problems(error) {
-  const list = error instanceof ApiError && error.detail && error.detail.errors;
-  if (!Array.isArray(list)) return null;
-  // Each problem's message is "中文 / English": the reader's half is shown.
-  return el("ul", { class: "problems" }, list.map((p) => el("li", {},
-    `${t("admin.row")} ${p.row}` + (p.column && p.column !== "-" ? ` · ${p.column}` : "") +
-    ` · ${serverText(p.message)}`)));
-}
-
 function tableBox(table) {
   const input = el("input", { type: "file", accept: ".csv,.xlsx", id: `file-${table}` });
   const result = el("div", { class: "small", id: `result-${table}`, role: "status" });

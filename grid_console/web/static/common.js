@@ -616,6 +616,16 @@ function errorText(error) {
   return extra ? `${head}（${extra}）` : head;
 }
 
+// A refused file's problems (`{"errors": [{"row", "column", "message"}]}`) as a list; each
+// message is "中文 / English" and the reader's half is shown.
+function problems(error) {
+  const list = error instanceof ApiError && error.detail && error.detail.errors;
+  if (!Array.isArray(list)) return null;
+  return el("ul", { class: "problems" }, list.map((p) => el("li", {},
+    `${t("admin.row")} ${p.row}` + (p.column && p.column !== "-" ? ` · ${p.column}` : "") +
+    ` · ${serverText(p.message)}`)));
+}
+
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
   const init = { method, headers, credentials: "same-origin" };

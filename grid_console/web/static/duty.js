@@ -42,6 +42,8 @@ Object.assign(I18N.zh, {
   "duty.field.grid": "网格",
   "duty.field.id": "调整",
   "duty.needBoth": "请填写开始和结束时间",
+  "duty.file": "节假日排班表",
+  "duty.fileHint": "CSV 或 XLSX，列：类型（请假/加班）、人员、开始、结束、顶班人员、网格、说明；时间为平台时区。有错时一行都不导入；重复导入不会重复登记。",
 });
 Object.assign(I18N.en, {
   "duty.title": "Leave, stand-ins and extra duty",
@@ -81,6 +83,8 @@ Object.assign(I18N.en, {
   "duty.field.grid": "Grid",
   "duty.field.id": "Change",
   "duty.needBoth": "Fill in both From and To",
+  "duty.file": "Holiday roster",
+  "duty.fileHint": "CSV or XLSX with the columns kind (leave/extra), username, from, to, substitute, grid, note; times in the console's zone. A file with errors imports nothing; importing it again records nothing twice.",
 });
 
 const dutyPage = { me: null, people: [], grids: [], changes: null, answer: null, notice: null };
@@ -241,6 +245,25 @@ async function askDuty(event) {
   }
 }
 
+async function importFile() {
+  const input = document.getElementById("duty-upload");
+  const result = document.getElementById("duty-imported");
+  result.replaceChildren();
+  const file = input.files && input.files[0];
+  if (!file) { result.textContent = t("admin.pickFile"); return; }
+  const form = new FormData();
+  form.append("file", file, file.name);
+  try {
+    const reply = await api("POST", "/api/duty-changes/import", form);
+    result.textContent = `${t("admin.imported")} ${reply.imported}`;
+    await loadDutyChanges();
+  } catch (e) {
+    result.append(el("p", { class: "error" }, errorText(e)));
+    const list = problems(e);
+    if (list) result.append(list);
+  }
+}
+
 async function main() {
   applyI18n();
   setupLanguage(renderDuty);
@@ -248,6 +271,7 @@ async function main() {
   document.getElementById("duty-add").addEventListener("submit", addChange);
   document.getElementById("duty-query").addEventListener("submit", askDuty);
   document.getElementById("duty-kind").addEventListener("change", renderDutyForm);
+  document.getElementById("duty-import").addEventListener("click", importFile);
   try {
     dutyPage.me = await api("GET", "/api/me");
     document.getElementById("who").textContent = dutyPage.me.username;
