@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from grid_console.auth.audit import record
 from grid_console.auth.roles import DISPATCHABLE, ROLE_NAMES_ZH, Role
-from grid_console.people.models import DutyChange, Grid, Person, PersonGrid
-from grid_console.people.roster import DutyKind
+from grid_console.people.models import DutyChange, Grid, Person, PersonGrid, Shift
+from grid_console.people.roster import DutyKind, duty, format_clock
 from grid_console.people.service import find_person
 
 # A year covers any leave a community grants; a longer span is a typo in the year.
@@ -166,6 +166,66 @@ def change_json(session: Session, change: DutyChange) -> dict[str, object]:
         "created_by": change.created_by,
         "cancelled_at": change.cancelled_at.isoformat() if change.cancelled_at else None,
         "cancelled_by": change.cancelled_by,
+    }
+
+
+def duty_of(
+    session: Session, person: Person, now: datetime, *, timezone: str, ahead: timedelta
+) -> dict[str, object]:
+    """One person's duty, for their own phone: where they are on duty now and why, their leave
+    now, their weekly shifts, and the changes that concern them (theirs, or where they stand
+    in) from now until `ahead`."""
+    changes = [
+        c
+        for c in list_changes(session, now, now + ahead)
+        if person.id in (c.person_id, c.substitute_id)
+    ]
+    in_force = [c for c in changes if c.starts_at <= now]
+    leave = next(
+        (c for c in in_force if c.person_id == person.id and c.kind == DutyKind.LEAVE.value), None
+    )
+    return {
+        "on_duty": [
+            {"grid": grid_id, "why": entry.why.value, "stands_in_for": entry.stands_in_for}
+            for grid_id in _grids_to_ask(session, person, in_force)
+            for entry in duty(session, grid_id, now, timezone=timezone).on
+            if entry.person.id == person.id
+        ],
+        "on_leave": change_json(session, leave) if leave else None,
+        "shifts": [_shift_json(s) for s in _shifts(session, [person.id])],
+        "changes": [change_json(session, c) for c in changes],
+    }
+
+
+def _grids_to_ask(session: Session, person: Person, in_force: list[DutyChange]) -> list[str]:
+    """Where the person could be on duty now: their grids, their extra duty's, and the grids
+    of whoever they stand in for."""
+    grids = set(
+        session.execute(select(PersonGrid.grid_id).where(PersonGrid.person_id == person.id))
+        .scalars()
+        .all()
+    )
+    grids |= {c.grid_id for c in in_force if c.grid_id is not None}
+    covered = [c.person_id for c in in_force if c.substitute_id == person.id]
+    grids |= {s.grid_id for s in _shifts(session, covered)}
+    return sorted(grids)
+
+
+def _shifts(session: Session, person_ids: list[int]) -> list[Shift]:
+    stmt = (
+        select(Shift)
+        .where(Shift.person_id.in_(person_ids))
+        .order_by(Shift.weekday, Shift.start_minute, Shift.grid_id)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def _shift_json(shift: Shift) -> dict[str, object]:
+    return {
+        "grid": shift.grid_id,
+        "weekday": shift.weekday + 1,  # 1 is Monday, as the roster files say
+        "start": format_clock(shift.start_minute),
+        "end": format_clock(shift.end_minute),
     }
 
 

@@ -33,6 +33,7 @@ from grid_console.people.duty import (
     add_change,
     cancel_change,
     change_json,
+    duty_of,
     list_changes,
 )
 from grid_console.people.duty_io import TITLE, export_duty, import_duty, read_duty
@@ -46,6 +47,8 @@ from grid_console.web.security import Security
 T = TypeVar("T")
 # Without `to`, the list runs this far ahead: the leave and swaps a centre plans for.
 DEFAULT_AHEAD = timedelta(days=62)
+# A patrol's phone looks two weeks ahead: the leave and swaps they need to know of.
+MY_AHEAD = timedelta(days=14)
 
 
 class DutyChangeIn(BaseModel):
@@ -64,6 +67,7 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
     router = APIRouter()
     # The same people read and write: whoever arranges duty must see it.
     member = Depends(security.require(*WRITES_DUTY))
+    anyone = Depends(security.require())
     zone = ZoneInfo(timezone)
 
     @router.get("/api/grids")
@@ -79,6 +83,15 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
                     for g in session.execute(stmt).scalars()
                 ]
             }
+
+    @router.get("/api/me/duty")
+    def my_duty(who: Principal = anyone) -> dict[str, object]:
+        """Anyone's own duty, for the patrol's phone (people/duty.py, duty_of)."""
+        with Session(engine) as session:
+            person = session.get(Person, who.person_id)
+            if person is None:
+                raise HTTPException(404, "没有这个人员 / no such person")
+            return duty_of(session, person, clock(), timezone=timezone, ahead=MY_AHEAD)
 
     @router.get("/api/duty/people")
     def people(who: Principal = member) -> dict[str, object]:

@@ -615,3 +615,30 @@ def test_a_bad_duty_file_names_every_problem_by_row_and_column_and_writes_nothin
     mine = f"kind,username,from,to\r\nleave,lipatrol,{sooner},{later}\r\n".encode()
     assert upload(head, "a05.csv", mine).json() == {"imported": 1}
     assert upload(api_as(console, "lipatrol", PASSWORD), "a05.csv", mine).status_code == 403
+
+
+@pytest.mark.integration
+def test_a_patrol_reads_their_own_duty(console: Console) -> None:
+    operator = api_as(console, "zhaoop", PASSWORD)
+    li, wu = api_as(console, "lipatrol", PASSWORD), api_as(console, "wupatrol", PASSWORD)
+    mine = li.get("/api/me/duty").json()
+    assert mine["on_duty"] == [{"grid": "A-05", "why": "shift", "stands_in_for": None}]
+    assert mine["on_leave"] is None and mine["changes"] == []
+    assert [(s["weekday"], s["start"], s["end"]) for s in mine["shifts"]][:2] == [
+        (1, "00:00", "24:00"), (2, "00:00", "24:00")]  # fmt: skip
+    assert wu.get("/api/me/duty").json()["on_duty"] == []
+
+    now = datetime.now(UTC)
+    leave = operator.post("/api/duty-changes", json={"kind": "leave", "username": "lipatrol",
+                          "substitute": "wupatrol", "from": (now - H).isoformat(),
+                          "to": (now + 8 * H).isoformat()}).json()  # fmt: skip
+    extra = operator.post("/api/duty-changes", json={"kind": "extra", "username": "wupatrol",
+                          "grid": "B-01", "from": (now + 24 * H).isoformat(),
+                          "to": (now + 30 * H).isoformat()}).json()  # fmt: skip
+    mine = li.get("/api/me/duty").json()
+    assert mine["on_duty"] == []
+    assert mine["on_leave"]["id"] == leave["id"] and mine["on_leave"]["substitute"] == "wupatrol"
+    theirs = wu.get("/api/me/duty").json()
+    assert theirs["on_duty"] == [{"grid": "A-05", "why": "stands_in", "stands_in_for": "lipatrol"}]
+    assert [c["id"] for c in theirs["changes"]] == [leave["id"], extra["id"]]
+    assert api_as(console, "zhanghead", PASSWORD).get("/api/me/duty").json()["changes"] == []

@@ -6,6 +6,7 @@ head arranges their own grid only; a patrol is told they may not."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from grid_console.app import Console
 from grid_console.db.session import transaction
+from grid_console.people.duty import DutyChangeSpec, add_change
 from grid_console.people.models import DutyChange, Shift
 from grid_console.people.service import find_person
 from tests.console.conftest import Backend
@@ -259,3 +261,35 @@ def test_a_holiday_roster_file_is_imported_on_the_page(
     assert_translated(tab)
     (made,) = changes(console)
     assert made.created_by == "zhaoop"
+
+
+def test_a_patrol_sees_their_own_duty_on_the_phone(
+    served: Served, console: Console, open_tab: Callable[..., Any]
+) -> None:
+    now = datetime.now(UTC)
+
+    def record(session: Session) -> None:
+        for spec in (
+            DutyChangeSpec("leave", "lipatrol", now - timedelta(hours=1),
+                           now + timedelta(hours=8), substitute="wupatrol"),
+            DutyChangeSpec("extra", "wupatrol", now + timedelta(hours=24),
+                           now + timedelta(hours=30), grid="B-01"),
+        ):  # fmt: skip
+            add_change(session, spec, actor="zhaoop", now=now)
+
+    transaction(console.engine, record)
+    wu = open_tab(PHONE)
+    sign_in(wu, served.base, "wupatrol", PASSWORD, "/patrol")
+    wu.locator("#my-duty [data-now=on]").wait_for(timeout=TIMEOUT_MS)
+    assert wu.locator("#my-duty [data-now]").inner_text() == "值班中：A-05（顶替 lipatrol）"
+    assert "加班 B-01" in wu.locator("#my-duty [data-coming]").inner_text()
+    no_overflow(wu)
+    assert_translated(wu)
+    wu.click("#lang")
+    wu.locator("#my-duty [data-now]").filter(has_text="On duty: A-05").wait_for(timeout=TIMEOUT_MS)
+    assert "(standing in for lipatrol)" in wu.locator("#my-duty [data-now]").inner_text()
+    li = open_tab(PHONE)
+    sign_in(li, served.base, "lipatrol", PASSWORD, "/patrol")
+    li.locator("#my-duty [data-now=leave]").wait_for(timeout=TIMEOUT_MS)
+    text = li.locator("#my-duty [data-now]").inner_text()
+    assert text.startswith("请假中，至 ") and text.endswith("（顶班：wupatrol）")

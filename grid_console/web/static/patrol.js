@@ -25,7 +25,7 @@ const COLOUR_ORDER = { red: 0, yellow: 1, green: 2 };
 const FOCUS = Number(new URLSearchParams(location.search).get("case")) || null;
 
 const state = { me: null, cases: [], signature: "", notes: new Map(), photos: new Map(),
-  seen: null };
+  seen: null, duty: null };
 
 function showError(text) {
   document.getElementById("error").textContent = text || "";
@@ -219,11 +219,74 @@ async function refresh() {
   render();
 }
 
+// My duty, above the tasks: on duty now and why, on leave until when, and what is coming
+// (a leave, standing in for someone, extra duty). Asked once a minute: it changes by the hour.
+Object.assign(I18N.zh, {
+  "my.onDuty": "值班中：",
+  "my.off": "现在不在班",
+  "my.leave": "请假中，至 ",
+  "my.standIn": "顶班：",
+  "my.coming": "即将：",
+  "my.why.shift": "按排班",
+  "my.why.extra": "加班",
+  "my.why.stands_in": "顶替 ",
+  "my.kind.leave": "请假",
+  "my.kind.extra": "加班 ",
+  "my.kind.cover": "顶替 ",
+});
+Object.assign(I18N.en, {
+  "my.onDuty": "On duty: ",
+  "my.off": "Not on duty now",
+  "my.leave": "On leave until ",
+  "my.standIn": "stand-in: ",
+  "my.coming": "Coming: ",
+  "my.why.shift": "rostered",
+  "my.why.extra": "extra duty",
+  "my.why.stands_in": "standing in for ",
+  "my.kind.leave": "leave",
+  "my.kind.extra": "extra duty in ",
+  "my.kind.cover": "standing in for ",
+});
+const DUTY_EVERY_MS = 60_000;
+
+function renderDuty() {
+  const d = state.duty;
+  const line = document.getElementById("my-duty");
+  if (!d) { line.replaceChildren(); return; }
+  const comma = CONSOLE.lang === "zh" ? "、" : ", ";
+  const paren = (text) => (CONSOLE.lang === "zh" ? `（${text}）` : ` (${text})`);
+  let now;
+  if (d.on_duty.length) {
+    now = t("my.onDuty") + d.on_duty.map((o) => o.grid + paren(t("my.why." + o.why, o.why) +
+      (o.stands_in_for || ""))).join(comma);
+  } else if (d.on_leave) {
+    now = t("my.leave") + fmtTime(d.on_leave.to) +
+      (d.on_leave.substitute ? paren(t("my.standIn") + d.on_leave.substitute) : "");
+  } else {
+    now = t("my.off");
+  }
+  const me = state.me.username;
+  const coming = d.changes.filter((c) => new Date(c.from) > new Date()).slice(0, 3).map((c) => {
+    const what = c.kind === "extra" ? t("my.kind.extra") + c.grid
+      : c.username === me ? t("my.kind.leave") : t("my.kind.cover") + c.username;
+    return `${fmtTime(c.from)} → ${fmtTime(c.to)} ${what}`;
+  });
+  line.replaceChildren(el("span", { "data-now": d.on_duty.length ? "on" : d.on_leave ? "leave" : "off" }, now),
+    ...coming.map((text) => el("span", { class: "muted small", "data-coming": "1" }, t("my.coming") + text)));
+}
+
+async function loadDuty() {
+  try {
+    state.duty = await api("GET", "/api/me/duty");
+    renderDuty();
+  } catch (_) { /* the tasks' own polling says when the console cannot be reached */ }
+}
+
 let live = { now: () => {} };
 
 async function main() {
   applyI18n();
-  setupLanguage(() => { state.signature = ""; render(); });
+  setupLanguage(() => { state.signature = ""; render(); renderDuty(); });
   document.getElementById("logout").addEventListener("click", logout);
   try {
     state.me = await api("GET", "/api/me");
@@ -233,6 +296,8 @@ async function main() {
   }
   document.getElementById("who").textContent = state.me.username;
   live = poll(refresh, POLL_MS, document.getElementById("live"));
+  loadDuty();
+  setInterval(loadDuty, DUTY_EVERY_MS);
 }
 
 main();
