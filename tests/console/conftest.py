@@ -1,11 +1,13 @@
-"""Fixtures of the console's tests: a real Mosquitto, and each test on SQLite and PostgreSQL."""
+"""Fixtures of the console's tests: a real Mosquitto, each test on SQLite and PostgreSQL, and
+for the page tests headless Chromium (one browser per module, a tab opener per test)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +55,24 @@ def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "command.key"
     path.write_text("console-test-key-0123456789abcdef\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    # Imported here: pagekit imports helpers, which import Backend from this module.
+    from tests.console.pagekit import launch_browser  # noqa: PLC0415
+
+    yield from launch_browser()
+
+
+@pytest.fixture
+def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
+    """Opens tabs at a size (desktop or phone); a JavaScript error on any page fails the test."""
+    from tests.console.pagekit import tab_opener  # noqa: PLC0415
+
+    errors: list[str] = []
+    contexts: list[Any] = []
+    yield tab_opener(browser, errors, contexts)
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

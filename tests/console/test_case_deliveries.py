@@ -3,7 +3,7 @@ channel, whether it reached them, with real webhooks (one answering, one refusin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,7 @@ from tests.console.pagekit import (
     DESKTOP,
     Served,
     assert_translated,
-    launch_browser,
     sign_in,
-    tab_opener,
 )
 from tests.console.payloads import PREFIX, alert, encode, new_alert_id
 from tests.integration.broker import HOST, MosquittoBroker, free_port
@@ -99,21 +97,6 @@ def test_the_case_api_lists_its_deliveries(
     finally:
         console.stop()
         server.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def test_the_case_page_shows_deliveries_in_both_languages(

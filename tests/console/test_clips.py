@@ -44,9 +44,7 @@ from tests.console.pagekit import (
     DESKTOP,
     Served,
     assert_translated,
-    launch_browser,
     sign_in,
-    tab_opener,
 )
 from tests.console.payloads import alert, encode, new_alert_id
 from tests.integration.broker import HOST, MosquittoBroker, free_port
@@ -285,21 +283,6 @@ def test_node_token_entries_are_checked() -> None:
                        (["s/n=a", "s/n=b"], "named twice")):  # fmt: skip
         with pytest.raises(ValueError, match=named):
             parse_node_tokens(bad)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

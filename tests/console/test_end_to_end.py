@@ -37,8 +37,7 @@ from tests.console.conftest import Backend
 from tests.console.helpers import ADMIN_PASSWORD, ConsoleProcess, NodeStandIn, wait_until
 from tests.console.notify_servers import Received as Hook
 from tests.console.notify_servers import RecordingServer
-from tests.console.pagekit import DESKTOP, PHONE, assert_translated, launch_browser, no_overflow
-from tests.console.pagekit import tab_opener as make_tab_opener
+from tests.console.pagekit import DESKTOP, PHONE, assert_translated, no_overflow
 from tests.integration.broker import MosquittoBroker, Received, Subscriber, free_port
 from tests.integration.node import SENSOR_NODE_SITE, NodeProcess, alert_events, find
 
@@ -50,21 +49,6 @@ PASSWORD = "patrol-password-1"
 SECRETS = {"lipatrol": "li-webhook-secret-0123456789", "sunhead": "sun-webhook-secret-98765"}
 PHOTO = "images/parking/forecourt_parked_cars_qengineering.jpg"  # a real JPEG, under 2 MB
 TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield make_tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def console_process(

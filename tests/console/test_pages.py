@@ -35,9 +35,7 @@ from tests.console.pagekit import (
     PHONE,
     Served,
     assert_translated,
-    launch_browser,
     no_overflow,
-    tab_opener,
 )
 from tests.console.payloads import PREFIX, alert, encode, new_alert_id, status
 from tests.integration.broker import MosquittoBroker
@@ -59,21 +57,6 @@ def shared(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"shared picture {relative} is missing (GRID_SHARED_DIR)")
     return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture

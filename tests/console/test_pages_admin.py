@@ -18,28 +18,11 @@ from tests.console.pagekit import (
     DESKTOP,
     Served,
     assert_translated,
-    launch_browser,
-    tab_opener,
 )
 from tests.console.test_pages import PASSWORD, TIMEOUT_MS, case_id, raise_alert
 from tests.integration.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture

@@ -16,27 +16,12 @@ from grid_console.app import Console
 from tests.console.casefactory import insert_case
 from tests.console.conftest import Backend
 from tests.console.helpers import make_console, seed, started
-from tests.console.pagekit import DESKTOP, Served, assert_translated, launch_browser, tab_opener
+from tests.console.pagekit import DESKTOP, Served, assert_translated
 from tests.console.test_pages import PASSWORD, TIMEOUT_MS, sign_in
 from tests.integration.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 SH = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture

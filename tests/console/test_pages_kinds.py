@@ -21,29 +21,12 @@ from tests.console.pagekit import (
     PHONE,
     Served,
     assert_translated,
-    launch_browser,
-    tab_opener,
 )
 from tests.console.test_pages import PASSWORD, TIMEOUT_MS
 from tests.console.test_pages_admin import sign_in
 from tests.integration.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ the ingest refused, counted by reason, and the page shows it as text in both lan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,7 @@ from tests.console.pagekit import (
     DESKTOP,
     Served,
     assert_translated,
-    launch_browser,
     sign_in,
-    tab_opener,
 )
 from tests.console.payloads import PREFIX
 from tests.integration.broker import MosquittoBroker
@@ -28,21 +26,6 @@ pytestmark = pytest.mark.integration
 PASSWORD = "patrol-password-1"
 TIMEOUT_MS = 15_000
 HOSTILE = b'<img src=x onerror="window.__owned=1">'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_browser()
-
-
-@pytest.fixture
-def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
-    errors: list[str] = []
-    contexts: list[Any] = []
-    yield tab_opener(browser, errors, contexts)
-    for context in contexts:
-        context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def test_refused_messages_are_listed_for_the_centre_and_shown_as_text(
