@@ -76,3 +76,13 @@ def open_tab(browser: Any) -> Iterator[Callable[..., Any]]:
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def served(console: Any) -> Iterator[Any]:
+    """The module's `console` fixture under a real uvicorn on a free port (pagekit.Served)."""
+    from tests.console.pagekit import Served  # noqa: PLC0415
+
+    server = Served(console)
+    yield server
+    server.stop()

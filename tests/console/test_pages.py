@@ -73,13 +73,6 @@ def console(tmp_path: Path, broker: MosquittoBroker, key_file: Path) -> Iterator
     instance.stop()
 
 
-@pytest.fixture
-def served(console: Console) -> Iterator[Served]:
-    server = Served(console)
-    yield server
-    server.stop()
-
-
 def sign_in(tab: Any, base: str, username: str, then: str) -> None:
     tab.goto(f"{base}/login")
     tab.fill("#username", username)

@@ -35,13 +35,6 @@ def console(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Console]:
     instance.stop()
 
 
-@pytest.fixture
-def served(console: Console) -> Iterator[Served]:
-    server = Served(console)
-    yield server
-    server.stop()
-
-
 def sign_in(tab: Any, base: str, username: str, password: str, then: str) -> None:
     tab.goto(f"{base}/login?next={then}")
     tab.fill("#username", username)

@@ -56,13 +56,6 @@ def console(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Console]:
     instance.stop()
 
 
-@pytest.fixture
-def served(console: Console) -> Iterator[Served]:
-    server = Served(console)
-    yield server
-    server.stop()
-
-
 def wall(tab: Any, hours: float) -> str:
     """What a person types in a date-time field, `hours` from now, in the browser's own zone."""
     return str(

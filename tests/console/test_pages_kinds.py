@@ -38,13 +38,6 @@ def console(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Console]:
     instance.stop()
 
 
-@pytest.fixture
-def served(console: Console) -> Iterator[Served]:
-    server = Served(console)
-    yield server
-    server.stop()
-
-
 def stored(console: Console, kind: str) -> KindSetting | None:
     with Session(console.engine) as session:
         return session.get(KindSetting, kind)
