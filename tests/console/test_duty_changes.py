@@ -4,7 +4,6 @@ refusals named by field, its roles, its audit trail)."""
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +41,7 @@ from grid_console.people.service import add_person, find_person
 from tests.console.conftest import Backend
 from tests.console.helpers import api_as, make_console, seed, started
 from tests.console.payloads import alert, new_alert_id
+from tests.console.test_directory import xlsx
 from tests.integration.broker import MosquittoBroker
 
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -522,19 +522,6 @@ def test_a_grid_head_arranges_their_own_grids_only(console: Console) -> None:
     assert gone.status_code == 200 and gone.json()["cancelled_by"] == "zhanghead"
 
 
-def xlsx(rows: list[list[object]]) -> bytes:
-    from openpyxl import Workbook  # noqa: PLC0415
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 def upload(client: Any, name: str, content: bytes) -> Any:
     return client.post("/api/duty-changes/import", files={"file": (name, content)})
 
@@ -547,12 +534,12 @@ def test_a_holiday_roster_is_imported_from_a_spreadsheet_and_exported_again(
     day = (datetime.now(SHANGHAI) + timedelta(days=30)).replace(
         hour=8, minute=0, second=0, microsecond=0, tzinfo=None
     )
-    holiday = xlsx([
+    holiday = xlsx(
         ["类型", "人员", "开始", "结束", "顶班人员", "网格", "说明"],
         ["请假", "lipatrol", day, day + 48 * H, "wupatrol", None, "春节"],
         [],
         ["加班", "qianpatrol", day, day + 12 * H, None, "A-05", "春节值班"],
-    ])  # fmt: skip
+    )  # fmt: skip
     reply = upload(operator, "春节排班.xlsx", holiday)
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"imported": 2}
