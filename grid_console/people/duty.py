@@ -23,7 +23,7 @@ from grid_console.auth.audit import record
 from grid_console.auth.roles import DISPATCHABLE, ROLE_NAMES_ZH, Role
 from grid_console.people.models import DutyChange, Grid, Person, PersonGrid, Shift
 from grid_console.people.roster import DutyKind, duty, format_clock
-from grid_console.people.service import find_person
+from grid_console.people.service import FieldError, find_person
 
 # A year covers any leave a community grants; a longer span is a typo in the year.
 MAX_SPAN = timedelta(days=366)
@@ -32,12 +32,8 @@ NOTE_MAX = 256
 Scope = frozenset[str] | None
 
 
-class DutyChangeError(ValueError):
-    """A change that cannot be made, naming the request's field, in Chinese and English."""
-
-    def __init__(self, field: str, zh: str, en: str) -> None:
-        super().__init__(f"{field}: {zh} / {en}")
-        self.field, self.zh, self.en = field, zh, en
+class DutyChangeError(FieldError):
+    """A duty change that cannot be made."""
 
 
 class DutyChangeGoneError(LookupError):

@@ -388,6 +388,11 @@ def _grids(session: Session, rows: Rows, now: datetime) -> int:
     return len(rows.items)
 
 
+def creates_loop(session: Session, grid_id: str, parent: str) -> bool:
+    """Whether making `parent` the grid's parent would make a loop of grids."""
+    return _cycle(grid_id, {grid_id: parent}, session)
+
+
 def _cycle(start: str, parents: dict[str, str], session: Session) -> bool:
     stored = dict(session.execute(select(Grid.id, Grid.parent_id)).tuples().all())
     seen = {start}

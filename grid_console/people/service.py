@@ -24,6 +24,15 @@ class DirectoryError(ValueError):
     """A directory change that cannot be made (a missing grid, a duplicate name)."""
 
 
+class FieldError(ValueError):
+    """A change refused for one field of the request, said in Chinese and English; the API
+    answers 422 `{"message", "field", "problem": {"zh", "en"}}` and a page names the field."""
+
+    def __init__(self, field: str, zh: str, en: str) -> None:
+        super().__init__(f"{field}: {zh} / {en}")
+        self.field, self.zh, self.en = field, zh, en
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
     kind: str

@@ -7,8 +7,9 @@ the same CSV or XLSX files as `grid-console grids|people|rosters import`, and a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, File, HTTPException, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ from grid_console.auth.roles import (
 from grid_console.auth.service import Principal
 from grid_console.clock import Clock
 from grid_console.db.session import transaction
+from grid_console.people.grids import GridPatch, add_grid, change_grid, grid_json
 from grid_console.people.io import (
     MAX_FILE_BYTES,
     FileImportError,
@@ -41,6 +43,7 @@ from grid_console.people.models import Person
 from grid_console.people.service import (
     ChannelSpec,
     DirectoryError,
+    FieldError,
     add_person,
     channels_of,
     find_person,
@@ -50,6 +53,7 @@ from grid_console.people.service import (
 )
 from grid_console.web.security import Security
 
+T = TypeVar("T")
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -96,6 +100,28 @@ class ChannelIn(BaseModel):
     kind: str = Field(max_length=16)
     target: str = Field(min_length=1, max_length=1024)
     secret: str | None = Field(default=None, max_length=256)
+
+
+class GridIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(max_length=256)
+    name: str | None = Field(default=None, max_length=512)
+    site: str | None = Field(default=None, max_length=256)
+    site_name: str | None = Field(default=None, max_length=512)
+    parent: str | None = Field(default=None, max_length=256)
+
+
+class GridChange(BaseModel):
+    """Only the fields given change; `parent` "" makes it a top-level grid, `site` "" takes
+    it out of its community. The id cannot change: it is what the nodes send."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=512)
+    site: str | None = Field(default=None, max_length=256)
+    site_name: str | None = Field(default=None, max_length=512)
+    parent: str | None = Field(default=None, max_length=256)
 
 
 class PersonPatch(BaseModel):
@@ -213,8 +239,39 @@ def add_directory_routes(app: FastAPI, api: DirectoryApi, security: Security) ->
         except (DirectoryError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
 
+    _grid_routes(app, api, writer)
     for table in Table:
         _table_routes(app, api, table, reader, writer)
+
+
+def _grid_routes(app: FastAPI, api: DirectoryApi, writer: Any) -> None:
+    """Add a grid, change one (people/grids.py); admins only."""
+
+    @app.post("/api/grids")
+    def create_grid(body: GridIn, who: Principal = writer) -> dict[str, object]:
+        patch = GridPatch(body.name, body.site, body.site_name, body.parent)
+        return _as_field_refusal(
+            lambda: transaction(
+                api.engine,
+                lambda s: grid_json(
+                    s, add_grid(s, body.id, patch, actor=who.username, now=api.clock())
+                ),
+            )
+        )
+
+    @app.patch("/api/grids/{grid_id}")
+    def change_grid_route(
+        grid_id: str, body: GridChange, who: Principal = writer
+    ) -> dict[str, object]:
+        patch = GridPatch(body.name, body.site, body.site_name, body.parent)
+        return _as_field_refusal(
+            lambda: transaction(
+                api.engine,
+                lambda s: grid_json(
+                    s, change_grid(s, grid_id, patch, actor=who.username, now=api.clock())
+                ),
+            )
+        )
 
 
 def _table_routes(app: FastAPI, api: DirectoryApi, table: Table, reader: Any, writer: Any) -> None:
@@ -239,6 +296,21 @@ def _table_routes(app: FastAPI, api: DirectoryApi, table: Table, reader: Any, wr
             media_type=MEDIA[format],
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+
+
+def field_refused(exc: FieldError) -> HTTPException:
+    """A change refused for one field: 422 with the field and the words in both languages."""
+    detail = {"message": str(exc), "field": exc.field, "problem": {"zh": exc.zh, "en": exc.en}}
+    return HTTPException(422, detail)
+
+
+def _as_field_refusal(work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except LookupError as exc:  # the grid (or change) is not there
+        raise HTTPException(404, str(exc)) from None
+    except FieldError as exc:
+        raise field_refused(exc) from None
 
 
 def file_refused(exc: FileImportError) -> HTTPException:

@@ -37,11 +37,12 @@ from grid_console.people.duty import (
     list_changes,
 )
 from grid_console.people.duty_io import TITLE, export_duty, import_duty, read_duty
+from grid_console.people.grids import grid_json
 from grid_console.people.io import MAX_FILE_BYTES, FileImportError, render
 from grid_console.people.models import Grid, Person, PersonGrid
 from grid_console.people.roster import duty
 from grid_console.stats.period import PeriodError, parse_moment
-from grid_console.web.directory import MEDIA, file_refused
+from grid_console.web.directory import MEDIA, field_refused, file_refused
 from grid_console.web.security import Security
 
 T = TypeVar("T")
@@ -77,12 +78,7 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
         if scope is not None:
             stmt = stmt.where(Grid.id.in_(scope))
         with Session(engine) as session:
-            return {
-                "grids": [
-                    {"id": g.id, "name": g.name, "parent": g.parent_id, "site": g.site_id}
-                    for g in session.execute(stmt).scalars()
-                ]
-            }
+            return {"grids": [grid_json(session, g) for g in session.execute(stmt).scalars()]}
 
     @router.get("/api/me/duty")
     def my_duty(who: Principal = anyone) -> dict[str, object]:
@@ -248,5 +244,4 @@ def _refusing(work: Callable[[], T]) -> T:
     except DutyChangeGoneError as exc:
         raise HTTPException(404, str(exc)) from None
     except DutyChangeError as exc:
-        detail = {"message": str(exc), "field": exc.field, "problem": {"zh": exc.zh, "en": exc.en}}
-        raise HTTPException(422, detail) from None
+        raise field_refused(exc) from None

@@ -16,8 +16,10 @@ from tests.console.helpers import ADMIN_PASSWORD, api_as, make_console, seed, st
 from tests.console.pagekit import (
     ARTIFACTS,
     DESKTOP,
+    PHONE,
     Served,
     assert_translated,
+    no_overflow,
 )
 from tests.console.test_pages import PASSWORD, TIMEOUT_MS, case_id, raise_alert
 from tests.integration.broker import MosquittoBroker
@@ -98,6 +100,45 @@ def test_operator_reads_people_but_adds_nobody(
     tab.locator("tr[data-person='lipatrol']").wait_for(timeout=TIMEOUT_MS)
     assert tab.locator("#add").is_hidden()
     assert tab.locator("button[data-import]").count() == 0
+    tab.locator("#grids tr[data-grid='A-05']").wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#grid-form").is_hidden()  # reads the grids, changes none
+    assert_translated(tab)
+
+
+def test_admin_adds_a_grid_and_a_loop_is_refused_by_its_field(
+    served: Served, open_tab: Callable[..., Any]
+) -> None:
+    tab = open_tab(PHONE)
+    sign_in(tab, served.base, "admin", ADMIN_PASSWORD, "/admin")
+    tab.locator("#grids tr[data-grid='A-05']").wait_for(timeout=TIMEOUT_MS)
+    form = "#grid-form"
+    tab.fill(f"{form} input[name=id]", "A-05-1")
+    tab.fill(f"{form} input[name=name]", "一号楼")
+    tab.fill(f"{form} input[name=site]", "xizhen")
+    tab.fill(f"{form} input[name=site_name]", "西镇小区")
+    tab.select_option(f"{form} select[name=parent]", "A-05")
+    tab.click(f"{form} button[type=submit]")
+    row = tab.locator("#grids tr[data-grid='A-05-1']")
+    row.wait_for(timeout=TIMEOUT_MS)
+    assert "西镇小区" in row.inner_text() and "A-05" in row.inner_text()
+    assert tab.locator("#grid-done").inner_text() == "已添加"
+
+    tab.click("#grids tr[data-grid='A-05']")  # A-05 under its own micro-grid: a loop
+    assert tab.locator(f"{form} input[name=id]").is_disabled()
+    tab.select_option(f"{form} select[name=parent]", "A-05-1")
+    tab.click(f"{form} button[type=submit]")
+    tab.wait_for_function("() => document.getElementById('error').textContent !== ''")
+    assert "上级网格" in tab.locator("#error").inner_text()
+    assert "形成环" in tab.locator("#error").inner_text()
+    assert tab.locator(f"{form} select[name=parent]").get_attribute("aria-invalid") == "true"
+    tab.select_option(f"{form} select[name=parent]", "")
+    tab.fill(f"{form} input[name=name]", "五网格（新）")
+    tab.click(f"{form} button[type=submit]")
+    tab.locator("#grids tr[data-grid='A-05']").filter(has_text="五网格（新）").wait_for(
+        timeout=TIMEOUT_MS
+    )
+    assert tab.locator("#error").inner_text() == ""
+    no_overflow(tab)
     assert_translated(tab)
 
 

@@ -616,6 +616,24 @@ function errorText(error) {
   return extra ? `${head}（${extra}）` : head;
 }
 
+// A name with its code beside it ("李巡（lipatrol）"), or the code alone when they are the same.
+function named(code, name) {
+  if (!name || name === code) return code;
+  return CONSOLE.lang === "zh" ? `${name}（${code}）` : `${name} (${code})`;
+}
+
+// A change refused for one field (`{"field", "problem": {"zh", "en"}}`): the field marked on
+// the form and named in the page's words (`<prefix>.<field>`); anything else as errorText says.
+function fieldError(error, form, prefix) {
+  form.querySelectorAll("[aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
+  const d = error instanceof ApiError ? error.detail : null;
+  if (!(d && d.field && d.problem)) return errorText(error);
+  const input = form.elements[d.field];
+  if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
+  const field = t(`${prefix}.${d.field}`, d.field), problem = d.problem[CONSOLE.lang] || d.problem.en;
+  return CONSOLE.lang === "zh" ? `${t("err.422")}（${field}：${problem}）` : `${t("err.422")} (${field}: ${problem})`;
+}
+
 // A refused file's problems (`{"errors": [{"row", "column", "message"}]}`) as a list; each
 // message is "中文 / English" and the reader's half is shown.
 function problems(error) {

@@ -95,25 +95,6 @@ function instant(value) {
   return value ? new Date(value).toISOString() : null;
 }
 
-function personLabel(username, name) {
-  if (!name || name === username) return username;
-  return CONSOLE.lang === "zh" ? `${name}（${username}）` : `${name} (${username})`;
-}
-
-// A refused change names its field: shown in the page's words, the field marked.
-function dutyError(e) {
-  const form = document.getElementById("duty-add");
-  form.querySelectorAll("[aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
-  const d = e instanceof ApiError ? e.detail : null;
-  if (d && d.field && d.problem) {
-    const input = form.elements[d.field === "username" ? "username" : d.field];
-    if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
-    const field = t("duty.field." + d.field, d.field), problem = d.problem[CONSOLE.lang] || d.problem.en;
-    return CONSOLE.lang === "zh" ? `${t("err.422")}（${field}：${problem}）` : `${t("err.422")} (${field}: ${problem})`;
-  }
-  return errorText(e);
-}
-
 function fillSelect(id, values, label, first) {
   const select = document.getElementById(id);
   const chosen = select.value;
@@ -123,7 +104,7 @@ function fillSelect(id, values, label, first) {
 }
 
 function renderDutyForm() {
-  const people = dutyPage.people.map((p) => [p.username, `${personLabel(p.username, p.display_name)} · ${word("role", p.role)}`]);
+  const people = dutyPage.people.map((p) => [p.username, `${named(p.username, p.display_name)} · ${word("role", p.role)}`]);
   fillSelect("duty-kind", ["leave", "extra"].map((k) => [k, t("duty.kind." + k)]));
   fillSelect("duty-person", people);
   fillSelect("duty-substitute", people, null, t("duty.noSubstitute"));
@@ -137,18 +118,18 @@ function renderDutyForm() {
 
 function nameOf(username) {
   const person = dutyPage.people.find((p) => p.username === username);
-  return personLabel(username, person && person.display_name);
+  return named(username, person && person.display_name);
 }
 
 function changeItem(c) {
   const other = c.kind === "leave"
-    ? (c.substitute ? t("duty.standsIn") + personLabel(c.substitute, c.substitute_name) : t("duty.noSubstitute"))
+    ? (c.substitute ? t("duty.standsIn") + named(c.substitute, c.substitute_name) : t("duty.noSubstitute"))
     : t("duty.inGrid") + c.grid;
   const revoke = el("button", { type: "button", class: "danger", "data-revoke": c.id,
     onclick: () => revokeChange(c.id) }, t("duty.revoke"));
   return el("li", { "data-change": c.id, "data-kind": c.kind },
     el("strong", {}, t("duty.kind." + c.kind, c.kind)), " ",
-    personLabel(c.username, c.display_name), " · ", other, " · ",
+    named(c.username, c.display_name), " · ", other, " · ",
     el("span", { class: "when" }, `${fmtTime(c.from)} → ${fmtTime(c.to)}`),
     c.note ? ` · ${c.note}` : "", " ",
     el("span", { class: "muted small" }, `${t("duty.by")} ${c.created_by}`), " ", revoke);
@@ -168,11 +149,11 @@ function renderDutyAnswer() {
   const a = dutyPage.answer;
   if (!a) { box.replaceChildren(); return; }
   const lines = a.on_duty.map((d) => el("li", { "data-on": d.username, "data-why": d.why },
-    `${personLabel(d.username, d.display_name)} · ${word("role", d.role)} · ${t("duty.why." + d.why, d.why)}` +
+    `${named(d.username, d.display_name)} · ${word("role", d.role)} · ${t("duty.why." + d.why, d.why)}` +
     (d.stands_in_for ? ` ${nameOf(d.stands_in_for)}` : "")));
   if (!lines.length) lines.push(el("li", { id: "duty-nobody" }, t("duty.nobody")));
   const away = a.on_leave.length
-    ? el("p", { id: "duty-away" }, t("duty.onLeave") + `${a.on_leave.map((p) => personLabel(p.username, p.display_name)).join(CONSOLE.lang === "zh" ? "、" : ", ")}`)
+    ? el("p", { id: "duty-away" }, t("duty.onLeave") + `${a.on_leave.map((p) => named(p.username, p.display_name)).join(CONSOLE.lang === "zh" ? "、" : ", ")}`)
     : null;
   box.replaceChildren(el("p", { class: "muted small" }, `${a.grid} · ${fmtTime(a.at)}`), el("ul", {}, lines), away);
 }
@@ -213,7 +194,7 @@ async function addChange(event) {
     form.elements.note.value = "";
     await Promise.all([loadDutyChanges(), dutyPage.answer ? askDuty() : null]);
   } catch (e) {
-    error.textContent = dutyError(e);
+    error.textContent = fieldError(e, document.getElementById("duty-add"), "duty.field");
   }
 }
 
@@ -226,7 +207,7 @@ async function revokeChange(id) {
     document.getElementById("duty-done").textContent = t("duty.revoked");
     await Promise.all([loadDutyChanges(), dutyPage.answer ? askDuty() : null]);
   } catch (e) {
-    error.textContent = dutyError(e);
+    error.textContent = fieldError(e, document.getElementById("duty-add"), "duty.field");
   }
 }
 
