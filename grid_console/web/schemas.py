@@ -123,6 +123,14 @@ class CaseList(BaseModel):
     next_before: int | None = None
 
 
+class AttemptOut(BaseModel):
+    attempt: int
+    started_at: datetime
+    ok: bool
+    http_status: int | None
+    detail: str
+
+
 class DeliveryOut(BaseModel):
     """One notification owed on the case (no target, no secret: see notify/listing.py)."""
 
@@ -136,10 +144,15 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    tries: list[AttemptOut] = Field(description="each attempt, oldest first")
 
     @classmethod
     def of(cls, view: DeliveryView) -> DeliveryOut:
-        return cls(**{name: getattr(view, name) for name in cls.model_fields})
+        fields = {name: getattr(view, name) for name in cls.model_fields if name != "tries"}
+        tries = [
+            AttemptOut(**{n: getattr(a, n) for n in AttemptOut.model_fields}) for a in view.tries
+        ]
+        return cls(**fields, tries=tries)
 
 
 class CaseDetail(BaseModel):

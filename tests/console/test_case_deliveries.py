@@ -87,6 +87,13 @@ def test_the_case_api_lists_its_deliveries(
         )
         assert sent["attempts"] == 1 and sent["sent_at"] and sent["last_error"] is None
         assert waiting["sent_at"] is None and waiting["last_error"], waiting
+        # Each attempt behind the count: when, whether it worked, the endpoint's status.
+        assert [(a["attempt"], a["ok"], a["http_status"]) for a in sent["tries"]] == [
+            (1, True, 200)
+        ]
+        failed = waiting["tries"]
+        assert len(failed) == waiting["attempts"] and not any(a["ok"] for a in failed)
+        assert failed[-1]["detail"] == waiting["last_error"]
         assert len(server.ok()) == 1
         # Nobody's channel address or secret leaves the server on a case page.
         assert all("target" not in d and "secret" not in d for d in found)
@@ -125,6 +132,11 @@ def test_the_case_page_shows_deliveries_in_both_languages(
         assert "已送达" in sent, sent
         waiting = table.locator("tr[data-state='pending']").inner_text()
         assert "待发送" in waiting and "1" in waiting, waiting
+        table.locator("tr[data-state='pending'] details summary").click()
+        tried = table.locator("tr[data-state='pending'] details li").first
+        assert "失败" in tried.inner_text() and tried.get_attribute("data-ok") == "false"
+        table.locator("tr[data-state='sent'] details summary").click()
+        assert "成功 · HTTP 200" in table.locator("tr[data-state='sent'] details li").inner_text()
         assert "nobody" not in desk.locator("#detail").inner_text(), "no channel address shown"
         assert_translated(desk)
         desk.click("#lang")

@@ -188,6 +188,17 @@ function clipDownload(clip) {
     id: "clip-download" }, t("clip.download")));
 }
 
+// Each attempt behind the count, opened on demand: when, whether it worked, the endpoint's
+// status and words (text, never markup).
+function tries(d) {
+  if (!d.tries || !d.tries.length) return String(d.attempts);
+  return el("details", { "data-tries": d.id },
+    el("summary", {}, String(d.attempts)),
+    el("ol", { class: "small tries" }, d.tries.map((a) => el("li", { "data-ok": String(a.ok) },
+      `${fmtTime(a.started_at)} · ${t(a.ok ? "delivery.tryOk" : "delivery.tryFailed")}` +
+      (a.http_status ? ` · HTTP ${a.http_status}` : "") + (a.detail ? ` · ${a.detail}` : "")))));
+}
+
 // Who was told about the case, how, and whether it reached them (the person's name, never the
 // channel's address). An error is the endpoint's own words, shown as text.
 function deliveries(list) {
@@ -200,7 +211,7 @@ function deliveries(list) {
       el("td", {}, d.name),
       el("td", {}, word("channel", d.channel)),
       el("td", { class: d.state === "failed" ? "error" : null }, word("delivery", d.state)),
-      el("td", {}, String(d.attempts)),
+      el("td", {}, tries(d)),
       el("td", {}, d.sent_at ? fmtTime(d.sent_at) : "—"),
       el("td", { class: "small" }, d.last_error || "")))));
 }
