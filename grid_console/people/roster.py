@@ -67,14 +67,16 @@ class Duty:
 
 def duty(session: Session, grid_id: str, at: datetime, *, timezone: str = DEFAULT_TIMEZONE) -> Duty:
     rostered = _rostered(session, grid_id, at, timezone)
-    changes = session.execute(select(DutyChange).where(*_in_force(at))).scalars()
-    leaves: dict[int, DutyChange] = {}
-    extras: list[DutyChange] = []
-    for change in changes:
-        if change.kind == DutyKind.LEAVE.value:
-            leaves.setdefault(change.person_id, change)
-        elif change.grid_id == grid_id:
-            extras.append(change)
+    leaves = _leaves(session, at)
+    extras = session.execute(
+        select(DutyChange)
+        .where(
+            DutyChange.kind == DutyKind.EXTRA.value,
+            DutyChange.grid_id == grid_id,
+            *_in_force(at),
+        )
+        .order_by(DutyChange.id)
+    ).scalars()
     on: dict[int, OnDuty] = {
         pid: OnDuty(person, Why.SHIFT) for pid, person in rostered.items() if pid not in leaves
     }
@@ -86,30 +88,32 @@ def duty(session: Session, grid_id: str, at: datetime, *, timezone: str = DEFAUL
         if person is not None and person.active:
             on[person_id] = OnDuty(person, why, stands_in_for)
 
-    for pid, person in sorted(rostered.items(), key=lambda item: item[1].username):
-        if pid in leaves:
-            add(leaves[pid].substitute_id, Why.STANDS_IN, person.username)
-    for change in sorted(extras, key=lambda c: c.id):
+    away = sorted((p for pid, p in rostered.items() if pid in leaves), key=lambda p: p.username)
+    for person in away:
+        add(leaves[person.id].substitute_id, Why.STANDS_IN, person.username)
+    for change in extras:
         add(change.person_id, Why.EXTRA)
-    return Duty(
-        on=sorted(on.values(), key=lambda d: d.person.username),
-        on_leave=sorted(
-            (p for pid, p in rostered.items() if pid in leaves), key=lambda p: p.username
-        ),
-    )
+    return Duty(on=sorted(on.values(), key=lambda d: d.person.username), on_leave=away)
+
+
+def on_duty(
+    session: Session,
+    grid_id: str,
+    at: datetime,
+    *,
+    roles: frozenset[Role] | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> list[Person]:
+    found = duty(session, grid_id, at, timezone=timezone).on
+    return [d.person for d in found if roles is None or Role(d.person.role) in roles]
 
 
 def on_leave(session: Session, at: datetime) -> set[str]:
     """The usernames of everyone on leave at the instant."""
-    stmt = (
-        select(Person.username)
-        .join(DutyChange, DutyChange.person_id == Person.id)
-        .where(
-            DutyChange.kind == DutyKind.LEAVE.value,
-            *_in_force(at),
-        )
-    )
-    return set(session.execute(stmt).scalars())
+    ids = list(_leaves(session, at))
+    if not ids:
+        return set()
+    return set(session.execute(select(Person.username).where(Person.id.in_(ids))).scalars())
 
 
 def nearest_present(
@@ -137,40 +141,6 @@ def nearest_present(
     return nearest(session, grid_id, role)
 
 
-def _in_force(at: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (
-        DutyChange.starts_at <= at,
-        DutyChange.ends_at > at,
-        DutyChange.cancelled_at.is_(None),
-    )
-
-
-def _leaves(session: Session, at: datetime) -> dict[int, DutyChange]:
-    """The leave in force at the instant, by person id."""
-    rows = session.execute(
-        select(DutyChange).where(
-            DutyChange.kind == DutyKind.LEAVE.value,
-            *_in_force(at),
-        )
-    ).scalars()
-    found: dict[int, DutyChange] = {}
-    for change in rows:
-        found.setdefault(change.person_id, change)
-    return found
-
-
-def on_duty(
-    session: Session,
-    grid_id: str,
-    at: datetime,
-    *,
-    roles: frozenset[Role] | None = None,
-    timezone: str = DEFAULT_TIMEZONE,
-) -> list[Person]:
-    found = duty(session, grid_id, at, timezone=timezone).on
-    return [d.person for d in found if roles is None or Role(d.person.role) in roles]
-
-
 def _rostered(session: Session, grid_id: str, at: datetime, timezone: str) -> dict[int, Person]:
     """The active people whose weekly shift in the grid covers the instant."""
     local = at.astimezone(ZoneInfo(timezone))
@@ -185,6 +155,30 @@ def _rostered(session: Session, grid_id: str, at: datetime, timezone: str) -> di
         if covers(shift, weekday, minute):
             found[person.id] = person
     return found
+
+
+def _leaves(session: Session, at: datetime) -> dict[int, DutyChange]:
+    """The leave in force at the instant, by person id. Of overlapping leaves, the first
+    recorded that names a substitute: a stand-in arranged is not undone by a later note."""
+    rows = session.execute(
+        select(DutyChange)
+        .where(DutyChange.kind == DutyKind.LEAVE.value, *_in_force(at))
+        .order_by(DutyChange.id)
+    ).scalars()
+    found: dict[int, DutyChange] = {}
+    for change in rows:
+        first = found.get(change.person_id)
+        if first is None or (first.substitute_id is None and change.substitute_id is not None):
+            found[change.person_id] = change
+    return found
+
+
+def _in_force(at: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        DutyChange.starts_at <= at,
+        DutyChange.ends_at > at,
+        DutyChange.cancelled_at.is_(None),
+    )
 
 
 def parse_clock(text: str) -> int:

@@ -123,6 +123,14 @@ def test_a_substitute_covers_the_shifts_of_the_person_on_leave_and_no_others(
     assert names(engine, "B-01", T0) == []  # a stand-in is where the absent person was
 
 
+def test_of_overlapping_leaves_the_one_with_a_stand_in_counts(engine: Engine) -> None:
+    roster(engine)
+    change(engine, "leave", "li", T0 - 2 * H, T0 + 2 * H, note="病假")
+    change(engine, "leave", "li", T0 - H, T0 + H, substitute="wu")
+    assert names(engine, "A-05", T0) == ["wu"]
+    assert names(engine, "A-05", T0 + H) == []  # the first leave alone, nobody stands in
+
+
 def test_someone_on_leave_is_on_duty_nowhere_even_as_a_substitute_or_on_extra_duty(
     engine: Engine,
 ) -> None:
