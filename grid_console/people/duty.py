@@ -60,24 +60,9 @@ def add_change(
     substitute: Person | None = None
     grid: Grid | None = None
     if kind is DutyKind.LEAVE:
-        if spec.grid:
-            raise DutyChangeError("grid", "请假不填网格", "a leave takes no grid")
-        if spec.substitute:
-            substitute = _goer(session, "substitute", spec.substitute, scope)
-            if substitute.id == person.id:
-                raise DutyChangeError("substitute", "不能由本人顶班", "cannot stand in for oneself")
+        substitute = _substitute(session, spec, person, scope)
     else:
-        if spec.substitute:
-            raise DutyChangeError(
-                "substitute", "加班不填顶班人员", "extra duty takes no substitute"
-            )
-        if not spec.grid:
-            raise DutyChangeError("grid", "加班须填写网格", "extra duty needs a grid")
-        grid = session.get(Grid, spec.grid)
-        if grid is None or (scope is not None and grid.id not in scope):
-            raise DutyChangeError(
-                "grid", f"没有这个网格 {spec.grid!r}", f"no such grid {spec.grid!r}"
-            )
+        grid = _extra_grid(session, spec, scope)
         person = _goer(session, "username", spec.username, scope)
     change = DutyChange(
         kind=kind.value,
@@ -232,6 +217,32 @@ def _kind(value: str) -> DutyKind:
         raise DutyChangeError(
             "kind", "只能是 leave（请假）或 extra（加班）", "must be leave or extra"
         ) from None
+
+
+def _substitute(
+    session: Session, spec: DutyChangeSpec, person: Person, scope: Scope
+) -> Person | None:
+    """A leave's stand-in, if named: someone else who can be on duty."""
+    if spec.grid:
+        raise DutyChangeError("grid", "请假不填网格", "a leave takes no grid")
+    if not spec.substitute:
+        return None
+    substitute = _goer(session, "substitute", spec.substitute, scope)
+    if substitute.id == person.id:
+        raise DutyChangeError("substitute", "不能由本人顶班", "cannot stand in for oneself")
+    return substitute
+
+
+def _extra_grid(session: Session, spec: DutyChangeSpec, scope: Scope) -> Grid:
+    """Extra duty's grid: given, existing and within the scope."""
+    if spec.substitute:
+        raise DutyChangeError("substitute", "加班不填顶班人员", "extra duty takes no substitute")
+    if not spec.grid:
+        raise DutyChangeError("grid", "加班须填写网格", "extra duty needs a grid")
+    grid = session.get(Grid, spec.grid)
+    if grid is None or (scope is not None and grid.id not in scope):
+        raise DutyChangeError("grid", f"没有这个网格 {spec.grid!r}", f"no such grid {spec.grid!r}")
+    return grid
 
 
 def _person(session: Session, field: str, username: str, scope: Scope) -> Person:
