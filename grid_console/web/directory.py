@@ -250,7 +250,7 @@ def _grid_routes(app: FastAPI, api: DirectoryApi, writer: Any) -> None:
     @app.post("/api/grids")
     def create_grid(body: GridIn, who: Principal = writer) -> dict[str, object]:
         patch = GridPatch(body.name, body.site, body.site_name, body.parent)
-        return _as_field_refusal(
+        return refusing_by_field(
             lambda: transaction(
                 api.engine,
                 lambda s: grid_json(
@@ -264,7 +264,7 @@ def _grid_routes(app: FastAPI, api: DirectoryApi, writer: Any) -> None:
         grid_id: str, body: GridChange, who: Principal = writer
     ) -> dict[str, object]:
         patch = GridPatch(body.name, body.site, body.site_name, body.parent)
-        return _as_field_refusal(
+        return refusing_by_field(
             lambda: transaction(
                 api.engine,
                 lambda s: grid_json(
@@ -304,7 +304,8 @@ def field_refused(exc: FieldError) -> HTTPException:
     return HTTPException(422, detail)
 
 
-def _as_field_refusal(work: Callable[[], T]) -> T:
+def refusing_by_field(work: Callable[[], T]) -> T:
+    """Run `work`: a thing not there is 404, a change refused for a field 422 (field_refused)."""
     try:
         return work()
     except LookupError as exc:  # the grid (or change) is not there

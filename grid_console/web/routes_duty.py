@@ -9,9 +9,8 @@ change is a 422 whose `detail` is `{"message", "field", "problem": {"zh", "en"}}
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
@@ -26,8 +25,6 @@ from grid_console.clock import Clock
 from grid_console.db.session import transaction
 from grid_console.people.duty import (
     NOTE_MAX,
-    DutyChangeError,
-    DutyChangeGoneError,
     DutyChangeSpec,
     Scope,
     add_change,
@@ -42,10 +39,9 @@ from grid_console.people.io import MAX_FILE_BYTES, FileImportError, render
 from grid_console.people.models import Grid, Person, PersonGrid
 from grid_console.people.roster import duty
 from grid_console.stats.period import PeriodError, parse_moment
-from grid_console.web.directory import MEDIA, field_refused, file_refused
+from grid_console.web.directory import MEDIA, file_refused, refusing_by_field
 from grid_console.web.security import Security
 
-T = TypeVar("T")
 # Without `to`, the list runs this far ahead: the leave and swaps a centre plans for.
 DEFAULT_AHEAD = timedelta(days=62)
 # A patrol's phone looks two weeks ahead: the leave and swaps they need to know of.
@@ -135,7 +131,7 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
             substitute=(body.substitute or "").strip() or None,
             grid=(body.grid or "").strip() or None,
         )
-        return _refusing(
+        return refusing_by_field(
             lambda: transaction(
                 engine,
                 lambda s: change_json(
@@ -146,7 +142,7 @@ def duty_router(engine: Engine, clock: Clock, timezone: str, security: Security)
 
     @router.delete("/api/duty-changes/{change_id}")
     def cancel(change_id: int, who: Principal = member) -> dict[str, object]:
-        return _refusing(
+        return refusing_by_field(
             lambda: transaction(
                 engine,
                 lambda s: change_json(
@@ -236,12 +232,3 @@ def _moment(text: str, zone: ZoneInfo, field: str) -> datetime:
         return parse_moment(text, zone, field)
     except PeriodError as exc:
         raise HTTPException(422, str(exc)) from None
-
-
-def _refusing(work: Callable[[], T]) -> T:
-    try:
-        return work()
-    except DutyChangeGoneError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except DutyChangeError as exc:
-        raise field_refused(exc) from None
