@@ -48,6 +48,7 @@ from bench.common import (
     Stats,
     command_line,
     data_dir,
+    in_window,
     parser,
     percentile,
     wait_for_quiet,
@@ -181,10 +182,10 @@ def analyse(
     busy = 0.0
     for plan in plans:
         js = sorted(by_cam[plan.feed.camera_id], key=lambda j: j.start)
-        steady = [j for j in js if j.start - started >= WARMUP_S]
+        steady = in_window(js, started, WARMUP_S, duration)
         rates.append(len(steady) / window)
         for prev, cur in itertools.pairwise(js):
-            if cur.start - started >= WARMUP_S:
+            if in_window([cur], started, WARMUP_S, duration):
                 latencies.append(cur.end - prev.frame_ts)
         detections += sum(1 for j in steady if j.detected)
         busy += sum(j.end - j.start for j in steady)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -105,6 +105,24 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not data:
         return math.nan
     return float(np.percentile(np.asarray(data), q))
+
+
+class Timed(Protocol):
+    @property
+    def start(self) -> float: ...
+
+
+TimedT = TypeVar("TimedT", bound=Timed)
+
+
+def in_window(
+    items: Iterable[TimedT], anchor: float, warmup_s: float, duration: float
+) -> list[TimedT]:
+    """The judgements that started within the measured window [anchor + warmup_s, anchor +
+    duration): not the warm-up's, and not those made after it, while the node stops with its
+    RTSP cameras still streaming. Counting those made a 45-s probe of 68 cameras look like 0.9
+    looks a second per camera on 0.5-a-second keyframes."""
+    return [j for j in items if warmup_s <= j.start - anchor < duration]
 
 
 def now() -> float:

@@ -53,6 +53,7 @@ from bench.common import (
     command_line,
     data_dir,
     image_file,
+    in_window,
     parser,
     percentile,
     settle,
@@ -340,9 +341,9 @@ class Bench:
         lift_lat: list[float] = []
         for cam_id, mount in of.items():
             js = sorted(by_cam[cam_id], key=lambda j: j.start)
-            steady = [j for j in js if j.start - anchor >= WARMUP_S]
+            steady = in_window(js, anchor, WARMUP_S, duration)
             for prev, cur in itertools.pairwise(js):
-                if cur.start - anchor >= WARMUP_S:
+                if in_window([cur], anchor, WARMUP_S, duration):
                     (lift_lat if mount.kind == "lift" else lat).append(cur.end - prev.frame_ts)
             raised = sum(j.raised for j in js if j.frame_ts - anchor <= duration)
             first, last = mount.start + 1.0, mount.start + duration - END_MARGIN_S
