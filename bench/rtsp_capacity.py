@@ -119,6 +119,8 @@ class Probe:
     lift_expected: int = 0
     lift_missed: int = 0
     degraded: int = 0
+    stop_s: float = math.nan  # how long the node took to stop
+    after_window: int = 0  # judgements made while it stopped (not counted)
     passed: bool = False
     why: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
@@ -312,8 +314,12 @@ class Bench:
         time.sleep(duration)
         cpu1, server1 = os.times(), _proc_cpu(self.rtsp.pid)
         degraded = sum(node.cameras.degraded(c["id"]) for c in cams)
+        stopping = time.monotonic()
         node.stop(drain_timeout_s=1.0)
         probe = Probe(mode, parking, lifts, degraded=degraded)
+        probe.stop_s = time.monotonic() - stopping
+        # Judged after the window, while the node stopped: left out of the rate (in_window).
+        probe.after_window = sum(1 for j in inst.snapshot() if j.start - anchor >= duration)
         probe.node_cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / duration
         probe.server_cpu = (server1 - server0) / duration
         self.analyse(probe, site, of, inst.snapshot(), anchor, duration)
@@ -323,7 +329,8 @@ class Bench:
             f"alerts {probe.expected - probe.missed}/{probe.expected}, lifts "
             f"{probe.lift_expected - probe.lift_missed}/{probe.lift_expected} (p95 "
             f"{probe.lift_lat_p95:.2f} s), degraded {degraded}, cpu node {probe.node_cpu:.2f} "
-            f"server {probe.server_cpu:.2f}: {'PASS' if probe.passed else 'FAIL'} {probe.why}",
+            f"server {probe.server_cpu:.2f}, stop {probe.stop_s:.1f} s ({probe.after_window} "
+            f"judged meanwhile): {'PASS' if probe.passed else 'FAIL'} {probe.why}",
             flush=True,
         )
         return probe
