@@ -68,6 +68,10 @@ class CommandSender:
         # The nodes already warned about; replaced, never changed in place, so that
         # /api/health reads it from another thread without a lock.
         self._waiting_for_key: frozenset[str] = frozenset()
+        # Topics of nodes the console has no key for: keys are read at start only, so such a
+        # topic stays key-less until a restart, and its rows are left out of later passes
+        # instead of being read again on each one (60 waiting rows, read every second).
+        self._keyless_topics: set[str] = set()
 
     def start(self) -> None:
         released = transaction(self._engine, self._release_own_claims)
@@ -122,6 +126,7 @@ class CommandSender:
                 break
             key = self._key_for(topic)
             if key is None:
+                self._keyless_topics.add(topic)
                 continue  # waits in the outbox for a console that has the node's key
             row = self._claim_row(row_id)
             if row is None:
@@ -150,6 +155,8 @@ class CommandSender:
             .order_by(OutboxCommand.id)
             .limit(self._batch)
         )
+        if self._keyless_topics:
+            stmt = stmt.where(OutboxCommand.topic.not_in(sorted(self._keyless_topics)))
         with Session(self._engine) as session:
             return [(row_id, topic) for row_id, topic in session.execute(stmt).tuples()]
 
