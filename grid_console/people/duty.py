@@ -90,20 +90,26 @@ def add_change(
 def cancel_change(
     session: Session, change_id: int, *, actor: str, now: datetime, scope: Scope = None
 ) -> DutyChange:
+    """Withdraw a change still to come, or end one in force now (a patrol back early): what
+    was in force stays on record, so who was on duty when a case was dispatched can still be
+    told. One already over is history and is refused."""
     change = session.get(DutyChange, change_id, with_for_update=True)
     if change is None or not _owned(session, change, scope):
         raise DutyChangeGoneError(f"没有这项排班调整 / no such duty change: {change_id}")
     if change.cancelled_at is not None:
-        raise DutyChangeError("id", "已经取消", "already cancelled")
-    change.cancelled_at, change.cancelled_by = now, actor
+        raise DutyChangeError("id", "已经撤销", "already withdrawn")
+    if change.ends_at <= now:
+        raise DutyChangeError("id", "已经结束", "already over")
+    detail: dict[str, object] = {"id": change.id, "username": _username(session, change.person_id)}
+    if change.starts_at <= now:
+        detail["planned_to"] = change.ends_at.isoformat()
+        change.ends_at = now
+        action = "end_duty_change"
+    else:
+        change.cancelled_at, change.cancelled_by = now, actor
+        action = "cancel_duty_change"
     session.flush()
-    record(
-        session,
-        actor=actor,
-        action="cancel_duty_change",
-        detail={"id": change.id, "username": _username(session, change.person_id)},
-        now=now,
-    )
+    record(session, actor=actor, action=action, detail=detail, now=now)
     return change
 
 

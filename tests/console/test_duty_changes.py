@@ -153,7 +153,7 @@ def test_extra_duty_is_in_its_grid_only_and_a_cancelled_change_counts_for_nothin
     assert names(engine, "B-01", T0) == []
     transaction(engine, lambda s: cancel_change(s, extra, actor="op", now=BEFORE))
     assert names(engine, "A-05", T0) == ["li"]
-    with pytest.raises(DutyChangeError, match="already cancelled"):
+    with pytest.raises(DutyChangeError, match="already withdrawn"):
         transaction(engine, lambda s: cancel_change(s, extra, actor="op", now=BEFORE))
 
 
@@ -439,17 +439,37 @@ def test_the_centre_records_a_leave_with_a_stand_in_and_sees_who_is_on_duty(
 
     listed = operator.get("/api/duty-changes").json()["changes"]
     assert [c["id"] for c in listed] == [made["id"]]
-    gone = operator.delete(f"/api/duty-changes/{made['id']}")
+    # li is back early: the leave in force ends now, and stays on record as it was.
+    back = operator.delete(f"/api/duty-changes/{made['id']}")
+    assert back.status_code == 200 and back.json()["cancelled_at"] is None
+    assert datetime.fromisoformat(back.json()["to"]) <= datetime.now(UTC)
+    assert operator.get("/api/duty-changes").json()["changes"] == []
+    since = (now - 2 * H).isoformat()
+    kept = operator.get("/api/duty-changes", params={"from": since}).json()["changes"]
+    assert [c["id"] for c in kept] == [made["id"]]
+    assert operator.get("/api/grids/A-05/on-duty").json()["on_duty"][0]["username"] == "lipatrol"
+    over = operator.delete(f"/api/duty-changes/{made['id']}")
+    assert over.status_code == 422 and over.json()["detail"]["problem"]["en"] == "already over"
+    # One still to come is withdrawn, kept, and not withdrawn twice.
+    later = operator.post("/api/duty-changes", json={"kind": "leave", "username": "lipatrol",
+                          "from": (now + 24 * H).isoformat(),
+                          "to": (now + 30 * H).isoformat()}).json()  # fmt: skip
+    gone = operator.delete(f"/api/duty-changes/{later['id']}")
     assert gone.status_code == 200 and gone.json()["cancelled_by"] == "zhaoop"
     assert operator.get("/api/duty-changes").json()["changes"] == []
-    kept = operator.get("/api/duty-changes", params={"cancelled": "true"}).json()["changes"]
-    assert [c["id"] for c in kept] == [made["id"]]
-    again = operator.delete(f"/api/duty-changes/{made['id']}")
+    withdrawn = operator.get("/api/duty-changes", params={"cancelled": "true"}).json()["changes"]
+    assert [c["id"] for c in withdrawn] == [later["id"]]
+    again = operator.delete(f"/api/duty-changes/{later['id']}")
     assert again.status_code == 422 and again.json()["detail"]["field"] == "id"
     assert operator.delete("/api/duty-changes/999999").status_code == 404
     with Session(console.engine) as session:
-        audit = session.execute(select(AdminAudit.action, AdminAudit.actor)).tuples().all()
-    assert sorted(audit) == [("add_duty_change", "zhaoop"), ("cancel_duty_change", "zhaoop")]
+        audit = (
+            session.execute(select(AdminAudit.action, AdminAudit.actor).order_by(AdminAudit.id))
+            .tuples()
+            .all()
+        )
+    assert audit == [("add_duty_change", "zhaoop"), ("end_duty_change", "zhaoop"),
+                     ("add_duty_change", "zhaoop"), ("cancel_duty_change", "zhaoop")]  # fmt: skip
 
 
 @pytest.mark.integration
@@ -526,8 +546,8 @@ def test_a_grid_head_arranges_their_own_grids_only(console: Console) -> None:
     assert head.delete(f"/api/duty-changes/{theirs.json()['id']}").status_code == 404
     still = {c["id"]: c for c in centre.get("/api/duty-changes").json()["changes"]}
     assert still[theirs.json()["id"]]["cancelled_at"] is None
-    gone = head.delete(f"/api/duty-changes/{mine.json()['id']}")
-    assert gone.status_code == 200 and gone.json()["cancelled_by"] == "zhanghead"
+    ended = head.delete(f"/api/duty-changes/{mine.json()['id']}")
+    assert ended.status_code == 200 and ended.json()["cancelled_at"] is None
 
 
 def upload(client: Any, name: str, content: bytes) -> Any:

@@ -135,13 +135,15 @@ def test_an_operator_records_a_leave_with_a_stand_in_and_withdraws_it(
     tab.fill("#duty-query input[name=at]", "")
     tab.click("#duty-query button[type=submit]")
     tab.locator("#duty-on li[data-on=wupatrol]").wait_for(timeout=TIMEOUT_MS)
-    tab.click(f"#duty-changes [data-revoke='{made.id}']")
+    button = tab.locator(f"#duty-changes [data-revoke='{made.id}']")
+    assert button.inner_text() == "End now"  # in force: li is back early
+    button.click()
     tab.locator("#duty-none").wait_for(timeout=TIMEOUT_MS)
-    assert tab.locator("#duty-done").inner_text() == "Withdrawn"
+    assert tab.locator("#duty-done").inner_text() == "Ended early"
     # The answer on screen follows: li is on duty again.
     tab.locator("#duty-on li[data-on=lipatrol][data-why=shift]").wait_for(timeout=TIMEOUT_MS)
     (kept,) = changes(console)
-    assert kept.cancelled_by == "zhaoop"
+    assert kept.cancelled_at is None and kept.ends_at <= datetime.now(UTC)
 
 
 def test_extra_duty_from_a_phone(
@@ -237,6 +239,13 @@ def test_a_holiday_roster_file_is_imported_on_the_page(
     assert_translated(tab)
     (made,) = changes(console)
     assert made.created_by == "zhaoop"
+    button = tab.locator(f"#duty-changes [data-revoke='{made.id}']")
+    assert button.inner_text() == "撤销"  # tomorrow's: withdrawn, not ended
+    button.click()
+    tab.locator("#duty-none").wait_for(timeout=TIMEOUT_MS)
+    assert tab.locator("#duty-done").inner_text() == "已撤销"
+    (kept,) = changes(console)
+    assert kept.cancelled_by == "zhaoop"
 
 
 def test_a_patrol_sees_their_own_duty_on_the_phone(

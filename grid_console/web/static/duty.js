@@ -21,6 +21,8 @@ Object.assign(I18N.zh, {
   "duty.added": "已登记",
   "duty.revoke": "撤销",
   "duty.revoked": "已撤销",
+  "duty.end": "提前结束",
+  "duty.ended": "已提前结束",
   "duty.none": "现在及今后两个月没有排班调整",
   "duty.by": "登记人",
   "duty.standsIn": "顶班：",
@@ -62,6 +64,8 @@ Object.assign(I18N.en, {
   "duty.added": "Recorded",
   "duty.revoke": "Withdraw",
   "duty.revoked": "Withdrawn",
+  "duty.end": "End now",
+  "duty.ended": "Ended early",
   "duty.none": "No changes now or in the next two months",
   "duty.by": "recorded by",
   "duty.standsIn": "stand-in: ",
@@ -125,8 +129,10 @@ function changeItem(c) {
   const other = c.kind === "leave"
     ? (c.substitute ? t("duty.standsIn") + named(c.substitute, c.substitute_name) : t("duty.noSubstitute"))
     : t("duty.inGrid") + c.grid;
+  // One in force now ends now (and stays on record); one still to come is withdrawn.
+  const inForce = new Date(c.from) <= new Date();
   const revoke = el("button", { type: "button", class: "danger", "data-revoke": c.id,
-    onclick: () => revokeChange(c.id) }, t("duty.revoke"));
+    onclick: () => revokeChange(c.id) }, t(inForce ? "duty.end" : "duty.revoke"));
   return el("li", { "data-change": c.id, "data-kind": c.kind },
     el("strong", {}, t("duty.kind." + c.kind, c.kind)), " ",
     named(c.username, c.display_name), " · ", other, " · ",
@@ -202,9 +208,9 @@ async function revokeChange(id) {
   const error = document.getElementById("error");
   error.textContent = "";
   try {
-    await api("DELETE", `/api/duty-changes/${id}`);
-    dutyPage.notice = "duty.revoked";
-    document.getElementById("duty-done").textContent = t("duty.revoked");
+    const done = await api("DELETE", `/api/duty-changes/${id}`);
+    dutyPage.notice = done.cancelled_at ? "duty.revoked" : "duty.ended";
+    document.getElementById("duty-done").textContent = t(dutyPage.notice);
     await Promise.all([loadDutyChanges(), dutyPage.answer ? askDuty() : null]);
   } catch (e) {
     error.textContent = fieldError(e, document.getElementById("duty-add"), "duty.field");
