@@ -126,6 +126,11 @@ class CameraSet:
             capture.start()
 
     def stop(self) -> None:
+        # Every capture is told first, then each is waited for: a capture ends at its next
+        # packet or frame (up to a keyframe interval away), so waiting on them one by one added
+        # those waits up (17 s for 20 RTSP cameras); told at once, they end together.
+        for capture in self.captures:
+            capture.request_stop()
         for capture in self.captures:
             capture.stop()
 

@@ -209,6 +209,10 @@ class CameraCapture:
         )
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the thread to end, without waiting for it (stop() waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the thread to end and wait up to `timeout` s for it (a blocked read may lag)."""
         self._stop.set()

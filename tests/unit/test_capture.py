@@ -318,3 +318,35 @@ def test_many_cameras_run_independently() -> None:
     finally:
         for capture in captures:
             capture.stop()
+
+
+class SlowReader(FakeReader):
+    """A stream whose next packet is `wait_s` away (a keyframe interval, decoding keyframes)."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(None)
+        self._wait_s = wait_s
+
+    def read(self) -> tuple[bool, Image | None]:
+        time.sleep(self._wait_s)
+        return True, np.zeros((8, 8, 3), np.uint8)
+
+
+def test_told_to_stop_a_capture_ends_at_its_next_read_without_anyone_waiting() -> None:
+    """What lets the node tell every camera at once and then wait for them all (CameraSet.stop)
+    instead of one after the other, each up to a keyframe interval."""
+    captures = [
+        CameraCapture(f"cam-{i}", RTSP, LatestFrameSlot(), SystemClock(),
+                      opener=ScriptedOpener([SlowReader(0.3)]))
+        for i in range(4)
+    ]  # fmt: skip
+    for capture in captures:
+        capture.start()
+    _wait_until(lambda: all(f"capture-{c.camera_id}" in {t.name for t in threading.enumerate()}
+                            for c in captures))  # fmt: skip
+    for capture in captures:
+        capture.request_stop()
+    names = {f"capture-cam-{i}" for i in range(4)}
+    _wait_until(lambda: not names & {t.name for t in threading.enumerate()}, timeout=2.0)
+    for capture in captures:
+        capture.stop(timeout=0.1)  # already over: returns at once, no warning
