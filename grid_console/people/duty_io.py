@@ -175,4 +175,8 @@ def _already(session: Session, spec: DutyChangeSpec) -> bool:
 
 
 def _clock(at: datetime, zone: tzinfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    """Wall time in the zone: `2027-02-16 08:00`, with seconds only when it has any (a leave
+    ended early ends at a second), so that importing an export finds every change again."""
+    local = at.astimezone(zone).replace(tzinfo=None)
+    whole = local.second == 0 and local.microsecond == 0
+    return local.isoformat(sep=" ", timespec="minutes" if whole else "auto")

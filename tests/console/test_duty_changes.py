@@ -587,6 +587,13 @@ def test_a_holiday_roster_is_imported_from_a_spreadsheet_and_exported_again(
         == f"leave,lipatrol,{day:%Y-%m-%d %H:%M},{day + 48 * H:%Y-%m-%d %H:%M},wupatrol,,春节"
     )
     assert upload(operator, "duty.csv", exported.content).json() == {"imported": 0}  # round trip
+    # A change to the second (the API's, or one ended early) comes back exactly too.
+    odd = datetime.now(UTC) + timedelta(days=40, seconds=17.25)
+    made = operator.post("/api/duty-changes", json={"kind": "leave", "username": "wupatrol",
+                         "from": odd.isoformat(), "to": (odd + H).isoformat()})  # fmt: skip
+    assert made.status_code == 200
+    again = operator.get("/api/duty-changes/export", params={"format": "csv"}).content
+    assert upload(operator, "duty.csv", again).json() == {"imported": 0}
     sheet = operator.get("/api/duty-changes/export", params={"format": "xlsx"})
     assert upload(operator, "duty.xlsx", sheet.content).json() == {"imported": 0}
 
