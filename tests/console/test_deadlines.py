@@ -25,7 +25,6 @@ from grid_console.cases.models import Case, CaseEvent
 from grid_console.cases.policy import CasePolicy
 from grid_console.cases.service import Actor, CaseService
 from grid_console.db.engine import default_url, make_engine
-from grid_console.db.migrate import upgrade
 from grid_console.db.session import transaction
 from grid_console.deadlines.job import DeadlineJob
 from grid_console.deadlines.models import Deadline
@@ -33,6 +32,7 @@ from grid_console.ingest.payloads import AlertPayload
 from grid_console.notify.models import Delivery
 from grid_console.people.models import Grid, Shift
 from grid_console.people.service import ChannelSpec, add_person, set_channels
+from tests.console.casefactory import migrated_engine
 from tests.console.conftest import Backend
 from tests.console.payloads import alert, new_alert_id
 
@@ -46,10 +46,8 @@ CHANNELS = {
 
 @pytest.fixture
 def engine(backend: Backend, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(backend.url or default_url(tmp_path / "console"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+    with migrated_engine(backend, tmp_path) as engine:
+        yield engine
 
 
 def directory(engine: Engine, *, on_duty: bool = True) -> None:

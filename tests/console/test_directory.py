@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from grid_console.auth.models import AdminAudit
 from grid_console.db.engine import default_url, make_engine
-from grid_console.db.migrate import upgrade
 from grid_console.db.session import transaction
 from grid_console.people.io import (
     FileImportError,
@@ -30,6 +29,7 @@ from grid_console.people.io import (
 )
 from grid_console.people.models import Grid, Person, PersonChannel, Shift
 from grid_console.people.roster import on_duty
+from tests.console.casefactory import migrated_engine
 from tests.console.conftest import Backend
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -52,10 +52,8 @@ zhang,A,工作日,09:00,17:00
 
 @pytest.fixture
 def engine(backend: Backend, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(backend.url or default_url(tmp_path / "console"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+    with migrated_engine(backend, tmp_path) as engine:
+        yield engine
 
 
 def load(engine: Engine, table: Table, text: str | bytes, name: str = "f.csv") -> int:

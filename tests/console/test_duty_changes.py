@@ -23,8 +23,6 @@ from grid_console.cases.flows import apply_alert_event
 from grid_console.cases.models import CaseEvent
 from grid_console.cases.policy import CasePolicy
 from grid_console.cases.service import Actor, CaseService
-from grid_console.db.engine import default_url, make_engine
-from grid_console.db.migrate import upgrade
 from grid_console.db.session import transaction
 from grid_console.deadlines.job import DeadlineJob
 from grid_console.dispatch.handover import NOTE as HANDOVER_NOTE
@@ -38,6 +36,7 @@ from grid_console.people.duty import (
 from grid_console.people.models import Grid, Person, Shift
 from grid_console.people.roster import duty, on_duty
 from grid_console.people.service import add_person, find_person
+from tests.console.casefactory import migrated_engine
 from tests.console.conftest import Backend
 from tests.console.helpers import api_as, make_console, seed, started
 from tests.console.payloads import alert, new_alert_id
@@ -52,10 +51,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")  # the console's default time zone
 
 @pytest.fixture
 def engine(backend: Backend, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(backend.url or default_url(tmp_path / "console"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+    with migrated_engine(backend, tmp_path) as engine:
+        yield engine
 
 
 def roster(engine: Engine) -> None:
