@@ -205,21 +205,8 @@ def test_a_change_that_cannot_be_made_names_its_field_and_writes_nothing(
 
 
 def raise_alert(engine: Engine, kind: str, at: datetime) -> list[tuple[str, dict[str, object]]]:
-    body = alert(new_alert_id(), 1, "raised", kind=kind, at=at)
-    payload = AlertPayload.from_valid(body)
-    case_id = transaction(
-        engine,
-        lambda s: (
-            apply_alert_event(
-                s, payload, prefix="grid/xizhen/gate-1", received_at=at, policy=CasePolicy()
-            ).case_id
-        ),
-    )
-    with Session(engine) as session:
-        rows = session.execute(
-            select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
-        ).scalars()
-        return [(e.action, e.detail) for e in rows if e.action == "dispatch"]
+    """A new alert's case, and its dispatches."""
+    return [(e.action, e.detail) for e in events(engine, open_case(engine, at, kind), "dispatch")]
 
 
 def test_a_case_is_dispatched_to_the_stand_in_and_without_one_to_the_grid_head(
@@ -240,8 +227,8 @@ def test_a_case_is_dispatched_to_the_stand_in_and_without_one_to_the_grid_head(
 S = timedelta(seconds=1)
 
 
-def open_case(engine: Engine, at: datetime = T0) -> int:
-    payload = AlertPayload.from_valid(alert(new_alert_id(), 1, "raised", kind="smoke", at=at))
+def open_case(engine: Engine, at: datetime = T0, kind: str = "smoke") -> int:
+    payload = AlertPayload.from_valid(alert(new_alert_id(), 1, "raised", kind=kind, at=at))
     return transaction(
         engine,
         lambda s: (
@@ -252,25 +239,24 @@ def open_case(engine: Engine, at: datetime = T0) -> int:
     )
 
 
+def events(engine: Engine, case_id: int, action: str) -> list[CaseEvent]:
+    with Session(engine) as session:
+        stmt = (
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.action == action)
+            .order_by(CaseEvent.id)
+        )
+        return list(session.execute(stmt).scalars())
+
+
 def sent_to(engine: Engine, case_id: int) -> list[tuple[list[str], str | None]]:
     """Each dispatch of the case: to whom, with what note."""
-    with Session(engine) as session:
-        rows = session.execute(
-            select(CaseEvent)
-            .where(CaseEvent.case_id == case_id, CaseEvent.action == "dispatch")
-            .order_by(CaseEvent.id)
-        ).scalars()
-        return [(list(e.detail["to"]), e.note) for e in rows]  # type: ignore[call-overload]
+    return [(list(e.detail["to"]), e.note) for e in events(engine, case_id, "dispatch")]  # type: ignore[call-overload]
 
 
 def told(engine: Engine, case_id: int) -> list[str]:
-    with Session(engine) as session:
-        rows = session.execute(
-            select(CaseEvent)
-            .where(CaseEvent.case_id == case_id, CaseEvent.action == "notify_due")
-            .order_by(CaseEvent.id)
-        ).scalars()
-        return [r["username"] for e in rows for r in e.detail["recipients"]]  # type: ignore[index, union-attr]
+    notified = events(engine, case_id, "notify_due")
+    return [r["username"] for e in notified for r in e.detail["recipients"]]  # type: ignore[index, union-attr]
 
 
 def test_a_case_waiting_on_a_patrol_who_goes_on_leave_is_handed_to_the_stand_in(
